@@ -1,0 +1,80 @@
+"""The bridge's exceptions.
+
+```text
+BridgeError
+├── ConfigError                 a setting is wrong; start-up stops and names the key
+├── InputError                  one object cannot be used; the batch goes on
+│   ├── NotDicomError           the file is not DICOM (no preamble/DICM and no parsable header)
+│   ├── TruncatedError          the file ends before an element it declares
+│   ├── MissingAttributeError   a required attribute (a UID) is absent or empty
+│   ├── CharacterSetError       text cannot be decoded with the declared Specific Character Set
+│   └── UnsupportedObjectError  a DICOM object the bridge cannot use
+├── StoreError                  spool or state store failed; nothing is acknowledged
+└── DeliveryError
+    ├── TransientDeliveryError  retried with capped backoff within a total budget
+    └── PermanentDeliveryError  dead-lettered at once
+```
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """A setting is wrong: the message names the key."""
+
+
+class InputError(BridgeError):
+    """One input object cannot be used; the rest of the batch goes on.
+
+    ``str()`` reads ``CT/IM0003.dcm: Study Instance UID is missing (StudyInstanceUID)``.
+    """
+
+    def __init__(self, source: str, reason: str, keyword: str | None = None) -> None:
+        self.source = source
+        self.reason = reason
+        self.keyword = keyword
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        suffix = f" ({self.keyword})" if self.keyword else ""
+        return f"{self.source}: {self.reason}{suffix}"
+
+
+class NotDicomError(InputError):
+    """The file is not a DICOM file."""
+
+
+class TruncatedError(InputError):
+    """The file ends before the data it declares."""
+
+
+class MissingAttributeError(InputError):
+    """A required attribute is absent or empty."""
+
+
+class CharacterSetError(InputError):
+    """Text cannot be decoded with the object's Specific Character Set."""
+
+
+class UnsupportedObjectError(InputError):
+    """A DICOM object the bridge does not handle."""
+
+
+class StoreError(BridgeError):
+    """The spool or the state store failed."""
+
+
+class DeliveryError(BridgeError):
+    """Delivering output to a sink failed."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """A delivery failure worth retrying."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failure that retrying cannot fix."""

@@ -1,0 +1,93 @@
+"""Report content read from a DICOM report object (TID 2000 family), ready for the FHIR builders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bridge.model.common import Code, DicomDateTime, PersonName
+
+
+class EuSection(StrEnum):
+    """Composition sections of CompositionEuImaging, by their LOINC code (guide §2.3)."""
+
+    IMAGING_STUDY = "18726-0"
+    ORDER = "55115-0"
+    HISTORY = "11329-0"
+    PROCEDURE = "55111-9"
+    COMPARISON = "18834-2"
+    FINDINGS = "59776-5"
+    IMPRESSION = "19005-8"
+    RECOMMENDATION = "18783-1"
+    COMMUNICATION = "73568-8"
+    ADDENDUM = "55107-7"
+    REPORT = "LP173421-1"
+
+
+class CompletionFlag(StrEnum):
+    """Completion Flag (0040,A491), PS3.3 C.17.2."""
+
+    PARTIAL = "PARTIAL"
+    COMPLETE = "COMPLETE"
+
+
+class VerificationFlag(StrEnum):
+    """Verification Flag (0040,A493), PS3.3 C.17.2."""
+
+    UNVERIFIED = "UNVERIFIED"
+    VERIFIED = "VERIFIED"
+
+
+@dataclass(frozen=True, slots=True)
+class Observer:
+    """A person who authored or verified the report."""
+
+    name: PersonName
+    organization: str | None = None
+    role: str | None = None
+    datetime: DicomDateTime | None = None  # Verification DateTime for verifiers
+
+
+@dataclass(frozen=True, slots=True)
+class SectionText:
+    """One TEXT item of a report section, with the heading it came from."""
+
+    text: str
+    concept: Code | None = None  # concept name of the TEXT item (e.g. DCM 121071 Finding)
+    item_path: str = ""  # content-item path such as "1.3.1"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSection:
+    """The content of one DICOM report heading, mapped to its EU Composition section."""
+
+    section: EuSection
+    heading: Code | None
+    heading_meaning: str
+    texts: tuple[SectionText, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A diagnostic imaging report object (DICOM SR), as the FHIR builders need it."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    title: Code | None
+    title_meaning: str
+    content_datetime: DicomDateTime | None
+    completion_flag: CompletionFlag | None
+    verification_flag: VerificationFlag | None
+    preliminary_flag: str | None
+    authors: tuple[Observer, ...]
+    verifiers: tuple[Observer, ...]
+    language: str | None  # BCP 47 tag, from TID 1204 or Specific Character Set hints
+    sections: tuple[ReportSection, ...]
+    institution_name: str | None = None
+    predecessor_uids: tuple[str, ...] = ()
+    source: str = ""
+
+    def section_texts(self, section: EuSection) -> tuple[SectionText, ...]:
+        return tuple(t for s in self.sections if s.section is section for t in s.texts)
