@@ -8,6 +8,7 @@ BridgeError
 │   ├── TruncatedError          the file ends before an element it declares
 │   ├── MissingAttributeError   a required attribute (a UID) is absent or empty
 │   ├── CharacterSetError       text cannot be decoded with the declared Specific Character Set
+│   ├── NotAnInstanceError      a DICOM file that is no SOP instance (DICOMDIR): skipped, not rejected
 │   └── UnsupportedObjectError  a DICOM object the bridge cannot use
 ├── StoreError                  spool or state store failed; nothing is acknowledged
 └── DeliveryError
@@ -58,6 +59,10 @@ class MissingAttributeError(InputError):
 
 class CharacterSetError(InputError):
     """Text cannot be decoded with the object's Specific Character Set."""
+
+
+class NotAnInstanceError(InputError):
+    """A DICOM file that holds no SOP instance, such as a DICOMDIR: passed over, not an error."""
 
 
 class UnsupportedObjectError(InputError):

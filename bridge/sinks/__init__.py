@@ -1,0 +1,1 @@
+"""Where output goes: files now; FHIR servers build on the same StudyOutput."""

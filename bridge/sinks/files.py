@@ -1,0 +1,72 @@
+"""The file sink: one folder per study, one JSON file per resource or report Bundle, written atomically.
+
+Layout under the output folder::
+
+    <StudyInstanceUID>/
+        ImagingStudy.json            ImagingStudyEuImaging
+        Patient.json                 patient-eu-core
+        <Type>-<id>.json             Organizations, Devices, Practitioners the ImagingStudy references
+        report-<SOPInstanceUID>.json BundleReportEuImaging, one per report object
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fhir.resources.resource import Resource
+
+from bridge.pipeline import StudyOutput
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenStudy:
+    """The files written for one study."""
+
+    study_instance_uid: str
+    folder: Path
+    imaging_study: Path
+    patient: Path
+    supporting: tuple[Path, ...]
+    reports: tuple[Path, ...]
+
+
+def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
+    """Write every resource of ``output`` under ``out_dir/<StudyInstanceUID>/``; rewriting replaces files."""
+    folder = out_dir / _safe_name(output.study_instance_uid)
+    folder.mkdir(parents=True, exist_ok=True)
+    supporting = tuple(
+        write_json(folder / f"{r.get_resource_type()}-{r.id}.json", r) for r in output.supporting
+    )
+    reports = tuple(
+        write_json(folder / f"report-{_safe_name(r.report.sop_instance_uid)}.json", r.bundle) for r in output.reports
+    )
+    return WrittenStudy(
+        study_instance_uid=output.study_instance_uid,
+        folder=folder,
+        imaging_study=write_json(folder / "ImagingStudy.json", output.imaging_study),
+        patient=write_json(folder / "Patient.json", output.patient),
+        supporting=supporting,
+        reports=reports,
+    )
+
+
+def write_json(path: Path, resource: Resource) -> Path:
+    """Write ``resource`` as pretty JSON via a temporary file and a rename, so readers never see half a file."""
+    data = resource.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode("utf-8") + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            fp.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _safe_name(uid: str) -> str:
+    """UIDs are digits and dots; anything else (a malformed UID) is replaced so it cannot leave the folder."""
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in uid).lstrip(".") or "_"

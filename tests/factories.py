@@ -1,0 +1,58 @@
+"""Small valid DICOM datasets built in code, for unit tests."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+_counter = itertools.count(1)
+UID_ROOT = "1.2.826.0.1.3680043.10.1495.9."
+
+
+def next_uids(n: int) -> list[str]:
+    return [generate_uid(UID_ROOT, entropy_srcs=["factories", str(next(_counter))]) for _ in range(n)]
+
+
+def ct_dataset(**attrs: object) -> Dataset:
+    """A small valid CT header; keyword=value overrides, keyword=None removes."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID, ds.Modality = CTImageStorage, "CT"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = next_uids(3)
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Patient", "P-001", "19700101", "O"
+    ds.StudyDate, ds.StudyTime, ds.SeriesNumber, ds.InstanceNumber = "20240102", "101112", 1, 1
+    ds.AccessionNumber, ds.BodyPartExamined = "A-001", "CHEST"
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 2, 2, 16, 16, 15
+    ds.PixelRepresentation, ds.SamplesPerPixel, ds.PhotometricInterpretation = 0, 1, "MONOCHROME2"
+    ds.PixelData = b"\x00\x01" * 4
+    for keyword, value in attrs.items():
+        if value is None:
+            if keyword in ds:
+                delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    return ds
+
+
+def write_dataset(ds: Dataset, path: Path) -> Path:
+    """Write ``ds`` as a Part 10 file (Explicit VR Little Endian) at ``path``."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", CTImageStorage)
+    meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", generate_uid())
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_with_charset(ds: Dataset, path: Path, charset: str) -> Path:
+    """Write ``ds`` declaring Specific Character Set ``charset`` (which pydicom may not know) as is."""
+    assert len(charset) == len("ISO_IR 192"), "the declared term replaces the bytes of 'ISO_IR 192' in place"
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    write_dataset(ds, path)
+    path.write_bytes(path.read_bytes().replace(b"ISO_IR 192", charset.encode("ascii"), 1))
+    return path
