@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +50,7 @@ class ConversionResult:
 
 
 Progress = Callable[[int], None]
+PARALLEL_MIN_FILES_PER_WORKER = 100  # below this a worker process costs more than it saves
 
 
 def convert(
@@ -55,20 +59,25 @@ def convert(
     *,
     progress: Progress | None = None,
     validate: bool = True,
+    workers: int | None = None,
 ) -> ConversionResult:
     """Read every file under ``paths``, group by Study Instance UID, build each study's FHIR resources.
 
     Files that cannot be used are listed in ``rejected`` with the reason; the rest goes on. ``progress``
-    is called with the number of files done after each file. With ``validate``, every report bundle is
-    checked with the project's validator and its error violations are kept in ``violations``.
+    is called with the number of files done. Headers are read by ``workers`` processes (default: one per
+    core) when there are enough files to pay for them. With ``validate``, every report bundle is checked
+    with the project's validator and its error violations are kept in ``violations``.
     """
     fhir_settings = _fhir_settings(settings)
     files = list(iter_files(paths))
     by_study: dict[str, list[InstanceHeader]] = defaultdict(list)
     rejected: list[Rejected] = []
     skipped: list[Rejected] = []
-    for done, path in enumerate(files, start=1):
-        _read_one(path, by_study, rejected, skipped)
+    for done, (path, outcome) in enumerate(_read_all(files, workers), start=1):
+        if isinstance(outcome, InstanceHeader):
+            by_study[outcome.study_instance_uid].append(outcome)
+        else:
+            _report_unusable(path, outcome, rejected, skipped)
         if progress is not None:
             progress(done)
     studies = []
@@ -83,29 +92,45 @@ def convert(
     return ConversionResult(tuple(studies), tuple(rejected), tuple(skipped), len(files), violations)
 
 
-def _read_one(
-    path: Path, by_study: dict[str, list[InstanceHeader]], rejected: list[Rejected], skipped: list[Rejected]
-) -> None:
-    source = str(path)
+Outcome = InstanceHeader | InputError | str  # a header, the error that rejects the file, or an unexpected error
+
+
+def _read_all(files: list[Path], workers: int | None) -> Iterator[tuple[Path, Outcome]]:
+    """(path, outcome) for every file, in order; in worker processes when the batch is large enough."""
+    count = min(workers or os.cpu_count() or 1, max(1, len(files) // PARALLEL_MIN_FILES_PER_WORKER))
+    if count <= 1:
+        yield from zip(files, map(read_outcome, files), strict=True)
+        return
+    # fork: workers inherit the imported modules, so a batch pays no start-up; they only read files.
+    with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from zip(files, pool.map(read_outcome, files, chunksize=32), strict=True)
+
+
+def read_outcome(path: Path) -> Outcome:
+    """The header of ``path``, or what makes it unusable; never raises, so a batch always goes on."""
     try:
-        header = read_header(path)
-    except NotAnInstanceError as exc:
-        skipped.append(Rejected(source, exc.reason))
-        log.info("skipped %s", exc, extra={"event": "file.skipped", "path": source})
-        return
+        return read_header(path)
     except InputError as exc:
-        rejected.append(Rejected(source, _reason(exc)))
-        log.warning("rejected %s", exc, extra={"event": "file.rejected", "path": source})
-        return
+        return exc
     except OSError as exc:
-        rejected.append(Rejected(source, f"cannot be read: {exc.strerror or exc}"))
-        log.warning("rejected %s: %s", source, exc, extra={"event": "file.rejected", "path": source})
-        return
+        return InputError(str(path), f"cannot be read: {exc.strerror or exc}")
     except Exception as exc:  # a library bug must not end the batch: the file is reported instead
-        rejected.append(Rejected(source, f"unexpected error while reading: {type(exc).__name__}: {exc}"))
-        log.exception("rejected %s", source, extra={"event": "file.rejected", "path": source})
-        return
-    by_study[header.study_instance_uid].append(header)
+        return f"unexpected error while reading: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+
+
+def _report_unusable(path: Path, outcome: InputError | str, rejected: list[Rejected], skipped: list[Rejected]) -> None:
+    source = str(path)
+    if isinstance(outcome, NotAnInstanceError):
+        skipped.append(Rejected(source, outcome.reason))
+        log.info("skipped %s", outcome, extra={"event": "file.skipped", "path": source})
+    elif isinstance(outcome, InputError):
+        rejected.append(Rejected(source, _reason(outcome)))
+        log.warning("rejected %s", outcome, extra={"event": "file.rejected", "path": source})
+    else:
+        reason, _, trace = outcome.partition("\n")
+        rejected.append(Rejected(source, reason))
+        log.error("rejected %s: %s", source, reason, extra={"event": "file.rejected", "path": source})
+        log.debug("%s", trace)
 
 
 def _build_one(

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar, cast
+
 from pydicom.dataset import Dataset
 
 from bridge.errors import MissingAttributeError
 from bridge.extract.classify import classify
-from bridge.extract.codes import anatomic_region_for
 from bridge.extract.sr.tid2000 import extract_report
 from bridge.extract.values import (
     SNOMED_SYSTEM,
-    code,
+    UNCACHEABLE,
+    codes,
     date_iso,
     date_time,
     first_code,
     integer,
     issuer,
     person_name,
+    raw_bytes,
     strings,
     text,
     utc_offset,
 )
-from bridge.model import Code, Equipment, Finding, Instance, InstanceHeader, Issuer, Order, Patient
+from bridge.model import Code, Equipment, Finding, Instance, InstanceHeader, Order, Patient
 from bridge.model.common import Severity
 
 _REQUIRED_UIDS = (
@@ -36,6 +40,33 @@ _LATERALITY = {
     "R": Code(SNOMED_SYSTEM, "24028007", "Right"),
     "B": Code(SNOMED_SYSTEM, "51440002", "Right and left"),
 }
+
+
+_T = TypeVar("_T")
+# Instances of one study repeat the same patient, equipment and order bytes: what was built from identical
+# bytes (and the same character set) is reused. Bounded; per process.
+_MEMO: dict[tuple[object, ...], object] = {}
+_MEMO_LIMIT = 1024
+_PATIENT_KEYWORDS = ("PatientName", "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
+                     "PatientBirthDate", "PatientSex")
+_EQUIPMENT_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "StationName", "DeviceSerialNumber",
+                       "SoftwareVersions", "InstitutionName", "InstitutionalDepartmentName")
+_ORDER_KEYWORDS = ("AccessionNumber", "RequestAttributesSequence", "ReferencedRequestSequence",
+                   "IssuerOfAccessionNumberSequence", "RequestedProcedureDescription", "RequestedProcedureCodeSequence")
+
+
+def _memoized(ds: Dataset, keywords: tuple[str, ...], build: Callable[[Dataset], _T]) -> _T:
+    """``build(ds)``, reused for a later data set whose ``keywords`` hold the same bytes."""
+    key = (build, raw_bytes(ds, "SpecificCharacterSet"), *(raw_bytes(ds, k) for k in keywords))
+    if UNCACHEABLE in key:
+        return build(ds)
+    if key in _MEMO:
+        return cast(_T, _MEMO[key])
+    value = build(ds)
+    if len(_MEMO) >= _MEMO_LIMIT:
+        _MEMO.clear()
+    _MEMO[key] = value
+    return value
 
 
 def extract_header(ds: Dataset, source: str) -> InstanceHeader:
@@ -68,12 +99,12 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
         study_instance_uid=uids["StudyInstanceUID"],
         series_instance_uid=uids["SeriesInstanceUID"],
         instance=instance,
-        patient=_patient(ds),
+        patient=_memoized(ds, _PATIENT_KEYWORDS, _patient),
         study_id=text(ds, "StudyID"),
         study_description=text(ds, "StudyDescription"),
         study_started=date_time(text(ds, "StudyDate"), text(ds, "StudyTime"), offset),
         referring_physician=person_name(ds.get("ReferringPhysicianName")),
-        order=_order(ds),
+        order=_memoized(ds, _ORDER_KEYWORDS, _order),
         modality=modality,
         series_number=integer(ds, "SeriesNumber"),
         series_description=text(ds, "SeriesDescription"),
@@ -81,7 +112,7 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
         body_part_examined=text(ds, "BodyPartExamined"),
         anatomic_region=_anatomic_region(anatomic, findings, source),
         laterality=_laterality(ds),
-        equipment=_equipment(ds),
+        equipment=_memoized(ds, _EQUIPMENT_KEYWORDS, _equipment),
         report=report,
         findings=tuple(findings),
     )
@@ -117,36 +148,37 @@ def _birth_date(ds: Dataset) -> str | None:
 
 
 def _order(ds: Dataset) -> Order | None:
+    """Accession from the header (else its request items) and the requested procedure from the request item.
+
+    Images carry the request in Request Attributes Sequence (PS3.3 C.7.3.1), SRs in Referenced Request
+    Sequence (C.17.2).
+    """
     accession = text(ds, "AccessionNumber")
-    request = ds.get("RequestAttributesSequence")
-    first_request = request[0] if request else None
-    if accession is None and first_request is not None:
-        accession = text(first_request, "AccessionNumber")
-    if accession is None:
-        referenced = ds.get("ReferencedRequestSequence")  # SR Document General module (PS3.3 C.17.2)
-        if referenced:
-            first_request = referenced[0]
-            accession = text(first_request, "AccessionNumber")
+    request: Dataset | None = None
+    for keyword in ("RequestAttributesSequence", "ReferencedRequestSequence"):
+        if keyword not in ds:
+            continue
+        items = ds.get(keyword)
+        if items:
+            request = items[0]
+            break
+    if accession is None and request is not None:
+        accession = text(request, "AccessionNumber")
     if accession is None:
         return None
     issuer_seq = ds.get("IssuerOfAccessionNumberSequence")
-    if not issuer_seq and first_request is not None:
-        issuer_seq = first_request.get("IssuerOfAccessionNumberSequence")
-    source = first_request if first_request is not None else ds
-    codes = ds.get("RequestedProcedureCodeSequence") or source.get("RequestedProcedureCodeSequence") or ()
+    if not issuer_seq and request is not None:
+        issuer_seq = request.get("IssuerOfAccessionNumberSequence")
+    source = request if request is not None else ds
     return Order(
         accession_number=accession,
-        issuer=_accession_issuer(issuer_seq),
+        issuer=issuer(None, issuer_seq[0]) if issuer_seq else None,
         requested_procedure_id=text(source, "RequestedProcedureID"),
-        requested_procedure_description=text(ds, "RequestedProcedureDescription")
-        or text(source, "RequestedProcedureDescription"),
-        requested_procedure_codes=tuple(c for c in (code(item) for item in codes) if c is not None),
+        requested_procedure_description=text(source, "RequestedProcedureDescription")
+        or text(ds, "RequestedProcedureDescription"),
+        requested_procedure_codes=codes(source, "RequestedProcedureCodeSequence")
+        or codes(ds, "RequestedProcedureCodeSequence"),
     )
-
-
-def _accession_issuer(seq: object) -> Issuer | None:
-    items = list(seq) if seq else []  # type: ignore[call-overload]
-    return issuer(None, items[0]) if items else None
 
 
 def _anatomic_region(anatomic: Code | None, findings: list[Finding], source: str) -> Code | None:
@@ -187,11 +219,3 @@ def _instance_title(ds: Dataset) -> str | None:
         if meaning:
             return meaning
     return text(ds, "DocumentTitle")
-
-
-def region_of(code: Code | None) -> Code | None:
-    """The guide's ten-code anatomical region for a SNOMED body site, or None."""
-    if code is None or code.system != SNOMED_SYSTEM:
-        return None
-    return anatomic_region_for(code.code, "SCT")
-

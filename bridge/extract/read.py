@@ -16,6 +16,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from bridge.errors import CharacterSetError, NotAnInstanceError, NotDicomError, TruncatedError
 from bridge.extract.header import extract_header
+from bridge.extract.values import text
 from bridge.model import Finding, InstanceHeader, Severity
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,9 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
             ds = _parse(fp, source)
             if _media_class(ds) == MEDIA_STORAGE_DIRECTORY:
                 raise NotAnInstanceError(source, "DICOMDIR (media storage directory), not an instance")
-            _check_complete(ds, fp, size, source)
+            missing_pixels = _check_complete(ds, fp, size, source)
         header = extract_header(ds, source)
-    findings = _warnings_to_findings(caught, source)
-    missing = _missing_pixel_data(ds, source)
-    if missing is not None:
-        findings += (missing,)
+    findings = _warnings_to_findings(caught, source) + missing_pixels
     return header if not findings else _with_findings(header, findings)
 
 
@@ -71,12 +69,15 @@ def _parse(fp: BinaryIO, source: str) -> Dataset:
 
 def _media_class(ds: Dataset) -> str | None:
     meta = getattr(ds, "file_meta", None)
-    value = meta.get("MediaStorageSOPClassUID") if meta is not None else None
-    return str(value) if value else None
+    return text(meta, "MediaStorageSOPClassUID") if meta is not None else None
 
 
-def _check_complete(ds: Dataset, fp: BinaryIO, size: int, source: str) -> None:
-    """Refuse a file that ends inside an element it declares (header or Pixel Data), or before Pixel Data."""
+def _check_complete(ds: Dataset, fp: BinaryIO, size: int, source: str) -> tuple[Finding, ...]:
+    """Refuse a file that ends inside an element it declares (header or Pixel Data).
+
+    Returns a finding for an image whose file ends before Pixel Data: a header-only copy, or a file cut
+    exactly at that element (the two cannot be told apart).
+    """
     if not len(ds):
         raise NotDicomError(source, "the file holds a DICOM preamble but no data set")
     last = ds.get_item(max(ds.keys()))
@@ -86,25 +87,27 @@ def _check_complete(ds: Dataset, fp: BinaryIO, size: int, source: str) -> None:
     if value_tell is not None and length is not None and length != _UNDEFINED_LENGTH:
         last_end = value_tell + length
         if last_end > size:
-            raise TruncatedError(source, f"the file ends inside element {last.tag} (needs {last_end} bytes, has {size})")
+            message = f"the file ends inside element {last.tag} (needs {last_end} bytes, has {size})"
+            raise TruncatedError(source, message)
     transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
-        return  # positions in a deflated stream are not file offsets
+        return ()  # positions in a deflated stream are not file offsets
     position = fp.tell()
     if position < size:
         _check_pixel_data_length(ds, fp, position, size, source)
-        return
+        return ()
     if last_end is not None and last_end < size:
         raise TruncatedError(source, f"the file ends inside the element header after {last.tag}")
+    return _missing_pixel_data(ds, source)
 
 
-def _missing_pixel_data(ds: Dataset, source: str) -> Finding | None:
-    """A finding for an image SOP class without Pixel Data: a header-only copy, or a file cut at that element."""
-    sop_class = ds.get("SOPClassUID")
-    if "PixelData" in ds or sop_class is None or "Image Storage" not in UID(str(sop_class)).name:
-        return None
-    return Finding(source, "PixelData", "no Pixel Data (header-only or truncated file); the header is used",
-                   Severity.WARNING)
+def _missing_pixel_data(ds: Dataset, source: str) -> tuple[Finding, ...]:
+    """A finding for a file of an image SOP class (PS3.6 '... Image Storage') that has no Pixel Data."""
+    sop_class = text(ds, "SOPClassUID")
+    if sop_class is None or "Image Storage" not in UID(sop_class).name:
+        return ()
+    message = "no Pixel Data (header-only or truncated file); the header is used"
+    return (Finding(source, "PixelData", message, Severity.WARNING),)
 
 
 def _check_pixel_data_length(ds: Dataset, fp: BinaryIO, position: int, size: int, source: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from bridge.extract.codes import anatomic_region_for, body_part_code
+from bridge.extract.codes import anatomic_regions_for, body_part_code
 from bridge.extract.values import SNOMED_SYSTEM
 from bridge.model import Code, Finding, InstanceHeader, Series, Severity, Study
 
@@ -45,7 +45,7 @@ def extract_study(headers: Sequence[InstanceHeader]) -> Study:
         with_offset = next((h.study_started for h in seen.values() if h.study_started and h.study_started.utc_offset
                             and h.study_started.iso == started.iso), None)
         started = with_offset or started
-    regions = tuple(sorted({r for s in series if (r := _region(s.body_site)) is not None}, key=lambda c: c.code))
+    regions = tuple(sorted({r for s in series for r in _regions(s.body_site)}, key=lambda c: c.code))
     return Study(
         study_instance_uid=study_uid,
         study_id=first.study_id,
@@ -97,10 +97,11 @@ def _body_site(header: InstanceHeader) -> Code | None:
     return mapped.snomed if mapped is not None else None
 
 
-def _region(body_site: Code | None) -> Code | None:
+def _regions(body_site: Code | None) -> tuple[Code, ...]:
+    """The guide's anatomical regions a body site falls in (chest-abdomen-pelvis spans two)."""
     if body_site is None or body_site.system != SNOMED_SYSTEM:
-        return None
-    return anatomic_region_for(body_site.code, "SCT")
+        return ()
+    return anatomic_regions_for(body_site.code, "SCT")
 
 
 def _disagreements(first: InstanceHeader, headers: list[InstanceHeader]) -> list[Finding]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from pydicom.charset import convert_encodings, decode_bytes, python_encoding
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
+from pydicom.valuerep import TEXT_VR_DELIMS
 from pydicom.valuerep import PersonName as DicomPersonName
 
 from bridge.extract.codes import snomed_from_dicom
@@ -27,9 +33,37 @@ SNOMED_SYSTEM = SCHEME_SYSTEMS["SCT"]
 PRIVATE_SCHEME_BASE = "urn:dicom-bridge:private-scheme:"
 
 
+# VRs whose bytes are plain ASCII (PS3.5 6.2): decoded without pydicom's value conversion, which costs
+# tens of microseconds per element and dominates header extraction.
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
+# VRs decoded with the Specific Character Set (PS3.5 6.1.2.3); values may hold several with '\\'.
+_CHARSET_VRS = frozenset({"LO", "SH", "ST", "LT", "UC", "UT"})
+_SPECIFIC_CHARACTER_SET = BaseTag(0x00080005)
+
+
 def text(ds: Dataset, keyword: str) -> str | None:
-    """The stripped string value of ``keyword``, or None when absent or empty."""
-    value = ds.get(keyword)
+    """The stripped string value of ``keyword`` (several values joined by '\\'), or None when absent or empty.
+
+    Text elements still in their raw form are decoded here directly; undecodable text warns exactly as
+    pydicom does (the reader turns that warning into a CharacterSetError).
+    """
+    tag = _tag(keyword)
+    element = ds.get_item(tag)
+    if element is None:
+        return None
+    if isinstance(element, RawDataElement):
+        vr = element.VR or dictionary_VR(tag)
+        raw = element.value
+        if raw is None:
+            return None
+        if vr in _ASCII_VRS:
+            value = raw.decode("ascii", "replace").strip(" \x00")
+            return value or None
+        if vr in _CHARSET_VRS:
+            delimiters = TEXT_VR_DELIMS if vr in ("ST", "LT", "UT") else {0x5C}
+            value = decode_bytes(raw, _encodings(ds), delimiters).strip(" \x00")
+            return value or None
+    value = ds[tag].value
     if value is None:
         return None
     if not isinstance(value, str):
@@ -38,15 +72,64 @@ def text(ds: Dataset, keyword: str) -> str | None:
     return value or None
 
 
+def raw_bytes(ds: Dataset, keyword: str) -> bytes | None | object:
+    """The undecoded bytes of ``keyword`` (None when absent); UNCACHEABLE when pydicom already converted it."""
+    element = ds.get_item(_tag(keyword))
+    if element is None:
+        return None
+    return element.value if isinstance(element, RawDataElement) else UNCACHEABLE
+
+
+UNCACHEABLE = object()
+
+
+@lru_cache(maxsize=4096)
+def _tag(keyword: str) -> BaseTag:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"not a DICOM keyword: {keyword}")
+    return BaseTag(tag)
+
+
+def _encodings(ds: Dataset) -> list[str]:
+    """Python codecs for the data set's Specific Character Set; sequence items inherit their parent's."""
+    element = ds.get_item(_SPECIFIC_CHARACTER_SET)
+    if isinstance(element, RawDataElement) and element.value is not None:
+        return list(_convert_encodings(element.value))
+    return list(convert_encodings(ds._character_set))  # DataElement, or a sequence item (parent's charset)
+
+
+def _convert_encodings(raw: bytes) -> tuple[str, ...]:
+    known = _KNOWN_ENCODINGS.get(raw)
+    if known is not None:
+        return known
+    terms = [t.strip(" \x00") for t in raw.decode("ascii", "replace").split("\\")]
+    encodings = tuple(convert_encodings(terms if any(terms) else ["ISO_IR 6"]))
+    if all(not t or t in python_encoding for t in terms):  # unknown terms warn again on every file
+        _KNOWN_ENCODINGS[raw] = encodings
+    return encodings
+
+
+_KNOWN_ENCODINGS: dict[bytes, tuple[str, ...]] = {}
+
+
 def integer(ds: Dataset, keyword: str) -> int | None:
-    """The IS/US value of ``keyword`` as int, or None when absent, empty or not a number."""
-    value = ds.get(keyword)
+    """The IS/US value of ``keyword`` as int (the first of several), or None when absent, empty or not a number."""
+    tag = _tag(keyword)
+    element = ds.get_item(tag)
+    if element is None:
+        return None
+    if isinstance(element, RawDataElement) and (element.VR or dictionary_VR(tag)) == "IS":
+        raw = text(ds, keyword)
+        value: Any = raw.split("\\")[0] if raw else None
+    else:
+        value = ds[tag].value
+        if _is_multi(value):
+            value = value[0] if len(value) else None
     if value is None or value == "":
         return None
-    if _is_multi(value):
-        value = value[0]
     try:
-        return int(value)
+        return int(float(value)) if isinstance(value, str) and "." in value else int(value)
     except (TypeError, ValueError):
         return None
 

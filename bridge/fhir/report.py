@@ -72,7 +72,9 @@ def report_status(report: Report) -> str:
 def build_report(report: Report, study: Study, parties: ReportParties, settings: FhirSettings) -> ReportResources:
     """The DiagnosticReport, Composition and findings anchor of one report object."""
     status = report_status(report)
-    report_type = report.title if report.title and report.title.system == c.LOINC else c.DEFAULT_REPORT_TYPE
+    # LOINC displays differ from DICOM Code Meanings (sr-mapping.md §0.1): the meaning goes to text only.
+    title = report.title
+    report_type = Code(title.system, title.code) if title and title.system == c.LOINC else c.DEFAULT_REPORT_TYPE
     categories = [
         concept(Code(c.V2_0074, settings.diagnostic_service)),
         concept(c.LOINC_IMAGING_REPORT),

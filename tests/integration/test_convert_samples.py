@@ -24,6 +24,7 @@ def study(sample_dicom: Path) -> StudyOutput:
     result = convert([sample_dicom])
     assert result.rejected == ()
     assert len(result.studies) == 1
+    assert result.studies[0].findings == ()  # the samples are clean: nothing to report
     return result.studies[0]
 
 
@@ -55,7 +56,7 @@ def test_series_modality_body_site_and_sop_classes(study: StudyOutput, headers: 
     for series in ct:
         assert series.modality.coding[0].system == DCM
         assert series.bodySite.concept.coding[0].system == "http://snomed.info/sct"
-        assert series.bodySite.concept.coding[0].code == "51185008"  # CHEST -> Thorax (PS3.16 Annex L)
+        assert series.bodySite.concept.coding[0].code == "816094009"  # CHEST -> Chest (PS3.16 Annex L, CID 4031)
         for instance in series.instance:
             assert instance.sopClass.code == f"urn:oid:{sop_class[instance.uid]}"
             assert instance.number is not None
