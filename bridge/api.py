@@ -9,16 +9,20 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.errors import InputError, NotAnInstanceError
 from bridge.extract.read import read_header
 from bridge.ingest.files import iter_files
 from bridge.model import Finding, InstanceHeader
-from bridge.pipeline import StudyOutput, build_study
 from bridge.settings import FhirSettings, Settings
-from bridge.validate import Violation, validate_bundle
+
+if TYPE_CHECKING:  # the FHIR side is imported while worker processes read headers (see _read_all)
+    from bridge.pipeline import StudyOutput
+    from bridge.validate import Violation
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +77,16 @@ def convert(
     by_study: dict[str, list[InstanceHeader]] = defaultdict(list)
     rejected: list[Rejected] = []
     skipped: list[Rejected] = []
-    for done, (path, outcome) in enumerate(_read_all(files, workers), start=1):
-        if isinstance(outcome, InstanceHeader):
-            by_study[outcome.study_instance_uid].append(outcome)
-        else:
-            _report_unusable(path, outcome, rejected, skipped)
-        if progress is not None:
-            progress(done)
+    with ExitStack() as stack:
+        outcomes = _read_all(files, workers, stack)
+        _import_fhir_side()  # overlaps with the workers' reading
+        for done, (path, outcome) in enumerate(outcomes, start=1):
+            if isinstance(outcome, InstanceHeader):
+                by_study[outcome.study_instance_uid].append(outcome)
+            else:
+                _report_unusable(path, outcome, rejected, skipped)
+            if progress is not None:
+                progress(done)
     studies = []
     violations: dict[str, tuple[Violation, ...]] = {}
     for study_uid in sorted(by_study):
@@ -95,15 +102,20 @@ def convert(
 Outcome = InstanceHeader | InputError | str  # a header, the error that rejects the file, or an unexpected error
 
 
-def _read_all(files: list[Path], workers: int | None) -> Iterator[tuple[Path, Outcome]]:
-    """(path, outcome) for every file, in order; in worker processes when the batch is large enough."""
+def _read_all(files: list[Path], workers: int | None, stack: ExitStack) -> Iterator[tuple[Path, Outcome]]:
+    """(path, outcome) for every file, in order; all work is handed to worker processes before this returns
+    when the batch is large enough to pay for them."""
     count = min(workers or os.cpu_count() or 1, max(1, len(files) // PARALLEL_MIN_FILES_PER_WORKER))
     if count <= 1:
-        yield from zip(files, map(read_outcome, files), strict=True)
-        return
+        return zip(files, map(read_outcome, files), strict=True)
     # fork: workers inherit the imported modules, so a batch pays no start-up; they only read files.
-    with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield from zip(files, pool.map(read_outcome, files, chunksize=32), strict=True)
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork")))
+    return zip(files, pool.map(read_outcome, files, chunksize=32), strict=True)
+
+
+def _import_fhir_side() -> None:
+    """Import the FHIR builders (fhir.resources takes a while) once the workers are started."""
+    import bridge.pipeline  # noqa: F401
 
 
 def read_outcome(path: Path) -> Outcome:
@@ -136,6 +148,8 @@ def _report_unusable(path: Path, outcome: InputError | str, rejected: list[Rejec
 def _build_one(
     study_uid: str, headers: list[InstanceHeader], settings: FhirSettings, rejected: list[Rejected]
 ) -> StudyOutput | None:
+    from bridge.pipeline import build_study
+
     try:
         output = build_study(headers, settings)
     except Exception as exc:  # one study's failure must not end the batch; its files are reported
@@ -155,6 +169,8 @@ def _build_one(
 
 
 def _check_reports(output: StudyOutput) -> dict[str, tuple[Violation, ...]]:
+    from bridge.validate import validate_bundle
+
     problems: dict[str, tuple[Violation, ...]] = {}
     for report in output.reports:
         data = report.bundle.model_dump(mode="json", by_alias=True, exclude_none=True)

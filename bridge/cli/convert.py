@@ -24,6 +24,9 @@ def convert_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on a terminal.")
     ] = True,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", min=1, help="Processes reading headers (default: one per core).")
+    ] = None,
 ) -> None:
     """Convert DICOM files: per study the ImagingStudy and Patient, and a report Bundle per report SR.
 
@@ -33,7 +36,9 @@ def convert_command(
     total = sum(1 for _ in iter_files(paths))
     with _progress_bar(progress and console.is_terminal) as bar:
         task = bar.add_task("reading", total=total)
-        result = convert(paths, settings, progress=lambda done: bar.update(task, completed=done))
+        result = convert(
+            paths, settings, progress=lambda done: bar.update(task, completed=done), workers=workers
+        )
     written = [write_study(out, study) for study in result.studies]
     _print_summary(result, written)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEMS)

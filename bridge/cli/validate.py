@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, console
-from bridge.validate import validate_file
 
 
 def validate_command(
@@ -18,6 +17,8 @@ def validate_command(
     ] = True,
 ) -> None:
     """Validate each file; one line per violation (rule id and path); exit 1 when any error is found."""
+    from bridge.validate import validate_file  # fhir.resources loads only for the command that needs it
+
     errors = 0
     for path in files:
         violations = validate_file(path)

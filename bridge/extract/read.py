@@ -80,7 +80,7 @@ def _check_complete(ds: Dataset, fp: BinaryIO, size: int, source: str) -> tuple[
     """
     if not len(ds):
         raise NotDicomError(source, "the file holds a DICOM preamble but no data set")
-    last = ds.get_item(max(ds.keys()))
+    last = ds.get_item(next(reversed(ds.keys())))  # a data set read from a file keeps the file's tag order
     value_tell = getattr(last, "value_tell", None)
     length = getattr(last, "length", None)
     last_end = None

@@ -72,12 +72,23 @@ def text(ds: Dataset, keyword: str) -> str | None:
     return value or None
 
 
-def raw_bytes(ds: Dataset, keyword: str) -> bytes | None | object:
-    """The undecoded bytes of ``keyword`` (None when absent); UNCACHEABLE when pydicom already converted it."""
+def raw_bytes(ds: Dataset, keyword: str) -> object:
+    """A hashable stand-in for the value of ``keyword``: its undecoded bytes, or the converted value when
+    pydicom already converted it (it always converts Specific Character Set); None when absent.
+
+    UNCACHEABLE when the converted value is not a plain string or number.
+    """
     element = ds.get_item(_tag(keyword))
     if element is None:
         return None
-    return element.value if isinstance(element, RawDataElement) else UNCACHEABLE
+    if isinstance(element, RawDataElement):
+        return element.value
+    value = element.value
+    if isinstance(value, str | int | float):
+        return value
+    if _is_multi(value) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return UNCACHEABLE
 
 
 UNCACHEABLE = object()
@@ -94,23 +105,29 @@ def _tag(keyword: str) -> BaseTag:
 def _encodings(ds: Dataset) -> list[str]:
     """Python codecs for the data set's Specific Character Set; sequence items inherit their parent's."""
     element = ds.get_item(_SPECIFIC_CHARACTER_SET)
-    if isinstance(element, RawDataElement) and element.value is not None:
-        return list(_convert_encodings(element.value))
-    return list(convert_encodings(ds._character_set))  # DataElement, or a sequence item (parent's charset)
+    if element is None:
+        return list(convert_encodings(ds._character_set))  # a sequence item: its parent's character set
+    value = element.value
+    if isinstance(value, bytes):
+        terms = tuple(t.strip(" \x00") for t in value.decode("ascii", "replace").split("\\"))
+    elif isinstance(value, str):
+        terms = (value,)
+    else:
+        terms = tuple(str(v) for v in value or ())
+    return list(_convert_encodings(terms))
 
 
-def _convert_encodings(raw: bytes) -> tuple[str, ...]:
-    known = _KNOWN_ENCODINGS.get(raw)
+def _convert_encodings(terms: tuple[str, ...]) -> tuple[str, ...]:
+    known = _KNOWN_ENCODINGS.get(terms)
     if known is not None:
         return known
-    terms = [t.strip(" \x00") for t in raw.decode("ascii", "replace").split("\\")]
-    encodings = tuple(convert_encodings(terms if any(terms) else ["ISO_IR 6"]))
+    encodings = tuple(convert_encodings(list(terms) if any(terms) else ["ISO_IR 6"]))
     if all(not t or t in python_encoding for t in terms):  # unknown terms warn again on every file
-        _KNOWN_ENCODINGS[raw] = encodings
+        _KNOWN_ENCODINGS[terms] = encodings
     return encodings
 
 
-_KNOWN_ENCODINGS: dict[bytes, tuple[str, ...]] = {}
+_KNOWN_ENCODINGS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def integer(ds: Dataset, keyword: str) -> int | None:

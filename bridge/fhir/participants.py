@@ -40,11 +40,8 @@ def has_device(equipment: Equipment) -> bool:
 
 def build_device(equipment: Equipment, modality: str) -> Device:
     """DeviceEuImaging from the General Equipment module (guide §2.10, §8 DicomToDeviceEuImaging)."""
-    names = []
-    if equipment.station_name:
-        names.append(DeviceName(value=equipment.station_name, type="user-friendly-name"))
-    if equipment.model_name:
-        names.append(DeviceName(value=equipment.model_name, type="model-name"))
+    # R5 device-nametype has no model name: the model goes to modelNumber, the station to a friendly name.
+    names = [DeviceName(value=equipment.station_name, type="user-friendly-name")] if equipment.station_name else []
     versions = [DeviceVersion(value=v) for v in equipment.software_versions] or None
     return Device(
         id=resource_id("Device", *equipment_key(equipment)),

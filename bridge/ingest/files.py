@@ -13,12 +13,12 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     Hidden files and folders (names starting with '.') are skipped. A path that does not exist is
     yielded as is, so that reading it reports the error with its name.
     """
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for raw in paths:
         path = Path(raw)
         candidates = _walk(path) if path.is_dir() else iter([path])
         for candidate in candidates:
-            key = candidate.resolve() if candidate.exists() else candidate
+            key = os.path.realpath(candidate)  # a file named twice (overlapping arguments) is read once
             if key not in seen:
                 seen.add(key)
                 yield candidate

@@ -15,10 +15,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fhir.resources.resource import Resource
+if TYPE_CHECKING:
+    from fhir.resources.resource import Resource
 
-from bridge.pipeline import StudyOutput
+    from bridge.pipeline import StudyOutput
 
 
 @dataclass(frozen=True, slots=True)
