@@ -67,3 +67,24 @@ def test_help_and_version() -> None:
     assert "convert" in run("--help").stdout
     assert run("--version").stdout.startswith("dicom-bridge ")
     assert run("convert").returncode == 2
+
+
+def test_bad_config_exits_3_naming_the_key(tmp_path: Path, sample_dicom: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[fhir]\nsite_timezone = "Nowhere/Town"\n')
+    done = run("convert", str(sample_dicom), "--out", str(tmp_path / "out"), "--config", str(config))
+    assert done.returncode == 3
+    assert "fhir.site_timezone" in done.stderr
+
+
+def test_worker_processes_give_the_same_files_as_one(tmp_path: Path) -> None:
+    from bridge.samples import write_ct_study
+
+    files = write_ct_study(tmp_path / "in", n_series=3, per_series=80)  # enough for two workers
+    assert run("convert", str(tmp_path / "in"), "--out", str(tmp_path / "a"), "-j", "1").returncode == 0
+    assert run("convert", str(tmp_path / "in"), "--out", str(tmp_path / "b"), "-j", "2").returncode == 0
+    a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*.json")}
+    b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*.json")}
+    assert a == b
+    study = json.loads(next((tmp_path / "b").rglob("ImagingStudy.json")).read_text())
+    assert study["numberOfInstances"] == len(files) == 240
