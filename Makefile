@@ -20,9 +20,10 @@ demo: $(STAMP)
 	@echo
 	@echo "Output in out/: per study ImagingStudy.json, Patient.json and report-<SR UID>.json (document Bundle)"
 
-## test: the whole test suite and the architecture contracts
+## test: the architecture contracts, the linter and the whole test suite
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check bridge tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

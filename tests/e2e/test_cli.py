@@ -42,7 +42,7 @@ def test_convert_exit_status_says_files_were_rejected(tmp_path: Path, sample_dic
     (batch / "junk.bin").write_bytes(b"\x00" * 300)
     done = run("convert", str(batch), "--out", str(tmp_path / "out"))
     assert done.returncode == 1
-    assert f"rejected {batch / 'junk.bin'}: not a DICOM file" in done.stdout.replace("\n", " ") or "junk.bin" in done.stdout
+    assert f"rejected {batch / 'junk.bin'}: not a DICOM file" in done.stdout
     assert len(list((tmp_path / "out").glob("*/report-*.json"))) == 1
 
 

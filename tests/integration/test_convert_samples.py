@@ -95,7 +95,8 @@ def test_patient_from_headers(study: StudyOutput, headers: list) -> None:
     patient = study.patient
     assert patient.identifier[0].value == ds.PatientID
     assert patient.name[0].family == ds.PatientName.family_name
-    assert patient.birthDate.isoformat() == f"{ds.PatientBirthDate[:4]}-{ds.PatientBirthDate[4:6]}-{ds.PatientBirthDate[6:]}"
+    born = ds.PatientBirthDate
+    assert patient.birthDate.isoformat() == f"{born[:4]}-{born[4:6]}-{born[6:]}"
     assert patient.gender == {"F": "female", "M": "male"}.get(ds.PatientSex, "other")
 
 
@@ -126,7 +127,8 @@ def test_report_bundle_is_valid_and_links_study_and_report(study: StudyOutput, h
 def test_report_text_comes_from_the_sr(study: StudyOutput, headers: list) -> None:
     sr = next(ds for ds in headers if ds.Modality == "SR")
     texts = _sr_texts(sr)
-    report = next(e.resource for e in study.reports[0].bundle.entry if e.resource.get_resource_type() == "DiagnosticReport")
+    entries = study.reports[0].bundle.entry
+    report = next(e.resource for e in entries if e.resource.get_resource_type() == "DiagnosticReport")
     notes = "\n".join(n.text for n in report.note)
     for text in texts:
         assert text in notes

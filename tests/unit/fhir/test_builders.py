@@ -15,7 +15,8 @@ SETTINGS = FhirSettings(site_timezone="Europe/Warsaw")
 
 
 def test_datetime_with_offset_is_written_as_is() -> None:
-    assert fhir_datetime(DicomDateTime("2024-03-15T10:15:30", "+01:00"), SETTINGS) == ("2024-03-15T10:15:30+01:00", None)
+    value = DicomDateTime("2024-03-15T10:15:30", "+01:00")
+    assert fhir_datetime(value, SETTINGS) == ("2024-03-15T10:15:30+01:00", None)
 
 
 def test_datetime_without_offset_uses_site_zone_and_uncertain_period() -> None:
