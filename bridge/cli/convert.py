@@ -58,8 +58,10 @@ def _progress_bar(enabled: bool) -> Progress:
 
 def _print_summary(result: ConversionResult, written: list[WrittenStudy]) -> None:
     table = Table(title=f"{result.files_read} files read, {len(result.studies)} studies", title_justify="left")
-    for column in ("Study Instance UID", "Modalities", "Series", "Instances", "Reports", "Output"):
+    table.add_column("Study Instance UID", overflow="fold")
+    for column in ("Modalities", "Series", "Instances", "Reports"):
         table.add_column(column)
+    table.add_column("Output", overflow="fold")
     for study, files in zip(result.studies, written, strict=True):
         table.add_row(
             study.study_instance_uid,
@@ -72,7 +74,7 @@ def _print_summary(result: ConversionResult, written: list[WrittenStudy]) -> Non
     console.print(table)
     for files in written:
         for report in files.reports:
-            console.print(f"report bundle: {report}", highlight=False)
+            console.print(f"report bundle: {report}", highlight=False, soft_wrap=True)
     for item in result.skipped:
         console.print(f"skipped {item.source}: {item.reason}", markup=False, highlight=False)
     for item in result.rejected:
