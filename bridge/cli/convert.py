@@ -33,8 +33,9 @@ def convert_command(
     Exit 1 when any file was rejected or a report bundle failed validation; the rest is still written.
     """
     settings = settings_from(config)
-    total = sum(1 for _ in iter_files(paths))
-    with _progress_bar(progress and console.is_terminal) as bar:
+    show = progress and console.is_terminal
+    total = sum(1 for _ in iter_files(paths)) if show else None  # counting walks the tree once more
+    with _progress_bar(show) as bar:
         task = bar.add_task("reading", total=total)
         result = convert(
             paths, settings, progress=lambda done: bar.update(task, completed=done), workers=workers

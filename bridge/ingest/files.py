@@ -16,9 +16,10 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     seen: set[str] = set()
     for raw in paths:
         path = Path(raw)
+        root = os.path.realpath(path)  # a file named twice (overlapping arguments) is read once
         candidates = _walk(path) if path.is_dir() else iter([path])
         for candidate in candidates:
-            key = os.path.realpath(candidate)  # a file named twice (overlapping arguments) is read once
+            key = os.path.join(root, os.path.relpath(candidate, path)) if candidate != path else root
             if key not in seen:
                 seen.add(key)
                 yield candidate
