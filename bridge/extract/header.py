@@ -28,11 +28,12 @@ from bridge.extract.values import (
 from bridge.model import Code, Equipment, Finding, Instance, InstanceHeader, Order, Patient
 from bridge.model.common import Severity
 
+# (keyword, name, File Meta Information stand-in when the data set lacks it)
 _REQUIRED_UIDS = (
-    ("StudyInstanceUID", "Study Instance UID"),
-    ("SeriesInstanceUID", "Series Instance UID"),
-    ("SOPInstanceUID", "SOP Instance UID"),
-    ("SOPClassUID", "SOP Class UID"),
+    ("StudyInstanceUID", "Study Instance UID", None),
+    ("SeriesInstanceUID", "Series Instance UID", None),
+    ("SOPInstanceUID", "SOP Instance UID", "MediaStorageSOPInstanceUID"),
+    ("SOPClassUID", "SOP Class UID", "MediaStorageSOPClassUID"),
 )
 # Image Laterality / Laterality defined terms (PS3.3 C.7.3.1) -> SNOMED CT laterality qualifiers
 _LATERALITY = {
@@ -120,12 +121,11 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
 
 def _required_uids(ds: Dataset, source: str) -> dict[str, str]:
     uids: dict[str, str] = {}
-    for keyword, name in _REQUIRED_UIDS:
+    meta = getattr(ds, "file_meta", None)
+    for keyword, name, meta_keyword in _REQUIRED_UIDS:
         value = text(ds, keyword)
-        if value is None and keyword == "SOPClassUID":
-            value = text(ds.get("file_meta", Dataset()), "MediaStorageSOPClassUID")
-        if value is None and keyword == "SOPInstanceUID":
-            value = text(ds.get("file_meta", Dataset()), "MediaStorageSOPInstanceUID")
+        if value is None and meta_keyword is not None and meta is not None:
+            value = text(meta, meta_keyword)
         if value is None:
             raise MissingAttributeError(source, f"{name} is missing", keyword)
         uids[keyword] = value
@@ -212,7 +212,7 @@ def _equipment(ds: Dataset) -> Equipment:
 
 
 def _instance_title(ds: Dataset) -> str | None:
-    """Document title for SR/KOS/PDF (root concept meaning or Document Title), else Instance description."""
+    """Document title of an SR/KOS (root concept meaning) or encapsulated document (Document Title)."""
     root = ds.get("ConceptNameCodeSequence")
     if root:
         meaning = text(root[0], "CodeMeaning")

@@ -10,9 +10,13 @@ from bridge.extract.values import SNOMED_SYSTEM
 from bridge.model import Code, Finding, InstanceHeader, Series, Severity, Study
 
 
+def _numbered(number: int | None, uid: str) -> tuple[int, int, str]:
+    """Sort key: by number (unnumbered last), then by UID, so the order never depends on arrival."""
+    return (0 if number is not None else 1, number or 0, uid)
+
+
 def _instance_order(header: InstanceHeader) -> tuple[int, int, str]:
-    number = header.instance.instance_number
-    return (0 if number is not None else 1, number or 0, header.instance.sop_instance_uid)
+    return _numbered(header.instance.instance_number, header.instance.sop_instance_uid)
 
 
 def extract_study(headers: Sequence[InstanceHeader]) -> Study:
@@ -38,7 +42,7 @@ def extract_study(headers: Sequence[InstanceHeader]) -> Study:
         seen[uid] = header
         by_series[header.series_instance_uid].append(header)
     series = sorted((_series(members) for members in by_series.values()), key=_series_order)
-    first = min(seen.values(), key=lambda h: (_series_order_of(h), _instance_order(h)))
+    first = min(seen.values(), key=lambda h: (_numbered(h.series_number, h.series_instance_uid), _instance_order(h)))
     findings.extend(_disagreements(first, list(seen.values())))
     started = first.study_started
     if started is not None and started.utc_offset is None:
@@ -78,13 +82,7 @@ def _series(members: list[InstanceHeader]) -> Series:
 
 
 def _series_order(series: Series) -> tuple[int, int, str]:
-    number = series.series_number
-    return (0 if number is not None else 1, number or 0, series.series_instance_uid)
-
-
-def _series_order_of(header: InstanceHeader) -> tuple[int, int, str]:
-    number = header.series_number
-    return (0 if number is not None else 1, number or 0, header.series_instance_uid)
+    return _numbered(series.series_number, series.series_instance_uid)
 
 
 def _body_site(header: InstanceHeader) -> Code | None:
