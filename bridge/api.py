@@ -136,7 +136,7 @@ def _report_unusable(path: Path, outcome: InputError | str, rejected: list[Rejec
         skipped.append(Rejected(source, outcome.reason))
         log.info("skipped %s", outcome, extra={"event": "file.skipped", "path": source})
     elif isinstance(outcome, InputError):
-        rejected.append(Rejected(source, _reason(outcome)))
+        rejected.append(Rejected(source, reason_of(outcome)))
         log.warning("rejected %s", outcome, extra={"event": "file.rejected", "path": source})
     else:
         reason, _, trace = outcome.partition("\n")
@@ -186,7 +186,8 @@ def _check_reports(output: StudyOutput) -> dict[str, tuple[Violation, ...]]:
     return problems
 
 
-def _reason(exc: InputError) -> str:
+def reason_of(exc: InputError) -> str:
+    """Why an input is unusable, with the keyword: ``Study Instance UID is missing (StudyInstanceUID)``."""
     return f"{exc.reason} ({exc.keyword})" if exc.keyword else exc.reason
 
 

@@ -7,10 +7,12 @@ BridgeError
 │   ├── NotDicomError           the file is not DICOM (no preamble/DICM and no parsable header)
 │   ├── TruncatedError          the file ends before an element it declares
 │   ├── MissingAttributeError   a required attribute (a UID) is absent or empty
+│   ├── InvalidUidError         a UID the bridge groups or identifies by is not a UID (PS3.5 9.1)
 │   ├── CharacterSetError       text cannot be decoded with the declared Specific Character Set
 │   ├── NotAnInstanceError      a DICOM file that is no SOP instance (DICOMDIR): skipped, not rejected
 │   └── UnsupportedObjectError  a DICOM object the bridge cannot use
 ├── StoreError                  spool or state store failed; nothing is acknowledged
+├── ServiceError                the service cannot start (port taken, data directory unusable)
 └── DeliveryError
     ├── TransientDeliveryError  retried with capped backoff within a total budget
     └── PermanentDeliveryError  dead-lettered at once
@@ -57,6 +59,10 @@ class MissingAttributeError(InputError):
     """A required attribute is absent or empty."""
 
 
+class InvalidUidError(InputError):
+    """A UID the bridge groups or identifies by is malformed (too long, or not digits and dots)."""
+
+
 class CharacterSetError(InputError):
     """Text cannot be decoded with the object's Specific Character Set."""
 
@@ -71,6 +77,10 @@ class UnsupportedObjectError(InputError):
 
 class StoreError(BridgeError):
     """The spool or the state store failed."""
+
+
+class ServiceError(BridgeError):
+    """The service cannot start or go on: the message says what and where."""
 
 
 class DeliveryError(BridgeError):

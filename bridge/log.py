@@ -18,6 +18,29 @@ EVENTS = {
     "study.failed": "a study could not be built; the line says why",
     "output.written": "a resource or bundle file was written",
     "bundle.invalid": "an emitted report bundle failed the project's own validator (a bug)",
+    "service.started": "dicom-bridge serve is running: data and output folders, work waiting in the store",
+    "service.stopping": "a signal asked the service to stop",
+    "service.stopped": "the service stopped gracefully; pending work stays in the store",
+    "listener.started": "the DICOM listener is bound (AE title, address, port, TLS)",
+    "listener.stopped": "the DICOM listener stopped",
+    "association.accepted": "an association was accepted (calling AE, peer address)",
+    "association.rejected": "an association was refused with A-ASSOCIATE-RJ; the line says why",
+    "association.aborted": "an association still running at shutdown was aborted",
+    "instance.stored": "a received instance is durable and recorded (DEBUG)",
+    "instance.duplicate": "an instance was received again with identical bytes: nothing changed",
+    "instance.refused": "a C-STORE got a failure status; the line says why",
+    "instance.uid_mismatch": "the data set's SOP Instance UID differs from the one it was sent as",
+    "file.quarantined": "a file was moved to the quarantine with a reason file",
+    "file.taken": "an inbox file was taken (DEBUG)",
+    "watch.missing_inbox": "a configured inbox folder does not exist",
+    "watch.failed": "an inbox scan failed (store or spool); it is retried",
+    "spool.cleaned": "partial files of an interrupted run were removed at start-up",
+    "spool.recovered": "spool files that a crash left unrecorded were recorded at start-up",
+    "study.resumed": "studies whose build was interrupted are open again",
+    "study.building": "a study's quiet period is over; its revision is being built",
+    "study.sealed": "a study revision was built and written",
+    "scheduler.failed": "a scheduler pass failed (store unavailable); it is retried",
+    "store.lease_released": "expired build leases were released",
 }
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -51,3 +74,5 @@ def setup_logging(verbosity: int = 0, json_lines: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pydicom").setLevel(max(level, logging.ERROR))  # its warnings become findings
+    # pynetdicom logs every DIMSE message at INFO; the bridge logs associations and instances itself.
+    logging.getLogger("pynetdicom").setLevel(level if level <= logging.DEBUG else logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.errors import ConfigError
 
@@ -62,12 +63,126 @@ class FhirSettings(BaseModel):
         return self.accession_system or f"{self.base_url}/sid/accession"
 
 
+class TlsSettings(BaseModel):
+    """DICOM TLS (PS3.15 B.1): the listener's certificate and, optionally, required client certificates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    cert_file: Path | None = Field(None, description="PEM server certificate (chain)")
+    key_file: Path | None = Field(None, description="PEM private key of the server certificate")
+    ca_file: Path | None = Field(None, description="PEM CA bundle that client certificates must chain to")
+    require_client_cert: bool = Field(False, description="refuse TLS clients without a certificate from ca_file")
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> TlsSettings:
+        if self.enabled and (self.cert_file is None or self.key_file is None):
+            raise ValueError("cert_file and key_file are required when TLS is enabled")
+        if self.require_client_cert and self.ca_file is None:
+            raise ValueError("ca_file is required when require_client_cert is set")
+        return self
+
+
+class ListenerSettings(BaseModel):
+    """The DICOM listener (C-ECHO and C-STORE SCP)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    ae_title: str = Field("DICOM_BRIDGE", min_length=1, max_length=16)
+    bind_address: str = "127.0.0.1"
+    port: int = Field(11112, ge=0, le=65535)  # 0: any free port (test harnesses)
+    require_called_aet: bool = Field(True, description="refuse associations whose Called AE is not ae_title")
+    allowed_calling_aets: tuple[str, ...] = Field((), description="empty: any calling AE")
+    calling_ae_hosts: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="calling AE -> IP addresses or networks it may connect from"
+    )
+    max_associations: int = Field(10, ge=1)
+    max_pdu_size: int = Field(262144, ge=0, description="largest P-DATA PDU accepted; 0 = unlimited")
+    acse_timeout: float = Field(30.0, gt=0)
+    dimse_timeout: float = Field(60.0, gt=0)
+    network_timeout: float = Field(60.0, gt=0)
+    poll_delay: float = Field(
+        0.0002, gt=0, le=0.01, description="seconds pynetdicom's event loops sleep between polls (library: 0.001)"
+    )
+    accept_unknown_sop_classes: bool = Field(False, description="accept any SOP Class offered for C-STORE")
+    extra_sop_classes: tuple[str, ...] = Field((), description="private storage SOP Class UIDs to accept")
+    tls: TlsSettings = Field(default_factory=TlsSettings)  # type: ignore[arg-type]
+
+    @field_validator("ae_title", "allowed_calling_aets", mode="after")
+    @classmethod
+    def _ae_titles(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for title in (value,) if isinstance(value, str) else value:
+            if not title.strip() or len(title) > 16 or "\\" in title or not title.isprintable():
+                raise ValueError(f"{title!r} is not an AE title (1-16 printable characters, no backslash)")
+        return value
+
+    @field_validator("calling_ae_hosts", mode="after")
+    @classmethod
+    def _networks(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for title, hosts in value.items():
+            for host in hosts:
+                try:
+                    ipaddress.ip_network(host, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{title}: {host!r} is not an IP address or network") from exc
+        return value
+
+
+class GroupingSettings(BaseModel):
+    """When a study is complete enough to emit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quiet_period: float = Field(30.0, gt=0, description="seconds without a new instance before a study seals")
+    max_age: float = Field(3600.0, gt=0, description="seconds after a revision's first instance it seals anyway")
+    quiet_period_by_ae: dict[str, float] = Field(default_factory=dict, description="calling AE -> quiet period")
+    retry_after: float = Field(60.0, gt=0, description="seconds before a study whose build failed is retried")
+
+
+class WatchSettings(BaseModel):
+    """Inbox folders scanned on a schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inboxes: tuple[Path, ...] = ()
+    interval: float = Field(5.0, gt=0, description="seconds between scans")
+    recursive: bool = True
+    patterns: tuple[str, ...] = Field(("*",), description="fnmatch patterns of file names to take")
+    move_to_spool: bool = Field(True, description="move taken files into the spool; false: leave them in place")
+
+
+class StoreSettings(BaseModel):
+    """The state store: SQLite under the data directory, or a shared PostgreSQL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(None, description="SQLAlchemy URL; unset: sqlite:///<data_dir>/state.db")
+
+
+class ServiceSettings(BaseModel):
+    """Where `dicom-bridge serve` keeps its data and writes its output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="spool/, quarantine/ and the SQLite store live here")
+    output_dir: Path = Field(Path("out"), description="the file sink's folder")
+    workers: int = Field(0, ge=0, description="parse/build worker processes; 0: one per core")
+    poll_interval: float = Field(0.5, gt=0, description="seconds between scheduler passes when idle")
+    lease: float = Field(600.0, gt=0, description="seconds a node holds a study it is building")
+
+
 class Settings(BaseModel):
     """All of the bridge's settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fhir: FhirSettings = Field(default_factory=FhirSettings)  # type: ignore[arg-type]
+    service: ServiceSettings = Field(default_factory=ServiceSettings)  # type: ignore[arg-type]
+    listener: ListenerSettings = Field(default_factory=ListenerSettings)  # type: ignore[arg-type]
+    grouping: GroupingSettings = Field(default_factory=GroupingSettings)  # type: ignore[arg-type]
+    watch: WatchSettings = Field(default_factory=WatchSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,4 +216,15 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = value
+        node[keys[-1]] = _environment_value(name, value)
+
+
+def _environment_value(name: str, value: str) -> Any:
+    """Lists and tables are written as TOML (``BRIDGE_LISTENER__ALLOWED_CALLING_AETS='["CT1", "MR2"]'``);
+    scalars stay strings and are converted by the model."""
+    if not value.lstrip().startswith(("[", "{")):
+        return value
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not a TOML list or table: {exc}") from exc

@@ -1,7 +1,7 @@
 """The ``dicom-bridge`` command: thin commands that parse options, call the API and map errors to exit codes.
 
 Exit status: 0 success; 1 some input was rejected or an output failed validation; 2 usage error;
-3 configuration error.
+3 configuration error; 4 the service cannot start.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from bridge import __version__
-from bridge.cli import convert, samples, validate
+from bridge.cli import convert, samples, serve, validate
 from bridge.cli.common import EXIT_CONFIG, console_err
 from bridge.errors import ConfigError
 from bridge.log import setup_logging
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.command("convert")(convert.convert_command)
 app.command("validate")(validate.validate_command)
 app.command("samples")(samples.samples_command)
+app.command("serve")(serve.serve_command)
 
 
 def _version(value: bool) -> None:

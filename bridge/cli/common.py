@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some input rejected, or an output failed validation
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
+EXIT_SERVICE = 4  # the service cannot start
 
 console = Console()
 console_err = Console(stderr=True)

@@ -7,7 +7,7 @@ from typing import TypeVar, cast
 
 from pydicom.dataset import Dataset
 
-from bridge.errors import MissingAttributeError
+from bridge.errors import InvalidUidError, MissingAttributeError
 from bridge.extract.classify import classify
 from bridge.extract.sr.tid2000 import extract_report
 from bridge.extract.values import (
@@ -26,7 +26,7 @@ from bridge.extract.values import (
     utc_offset,
 )
 from bridge.model import Code, Equipment, Finding, Instance, InstanceHeader, Order, Patient
-from bridge.model.common import Severity
+from bridge.model.common import Severity, uid_problem
 
 # (keyword, name, File Meta Information stand-in when the data set lacks it)
 _REQUIRED_UIDS = (
@@ -76,7 +76,7 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
     Raises:
         MissingAttributeError: a UID the bridge groups by is absent or empty.
     """
-    uids = _required_uids(ds, source)
+    uids = required_uids(ds, source)
     findings: list[Finding] = []
     kind = classify(ds)
     offset = utc_offset(ds)
@@ -119,7 +119,13 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
     )
 
 
-def _required_uids(ds: Dataset, source: str) -> dict[str, str]:
+def required_uids(ds: Dataset, source: str) -> dict[str, str]:
+    """Study, Series, SOP Instance and SOP Class UID by keyword, the last two from the file meta if need be.
+
+    Raises:
+        MissingAttributeError: one is absent or empty.
+        InvalidUidError: one is not a UID.
+    """
     uids: dict[str, str] = {}
     meta = getattr(ds, "file_meta", None)
     for keyword, name, meta_keyword in _REQUIRED_UIDS:
@@ -128,8 +134,15 @@ def _required_uids(ds: Dataset, source: str) -> dict[str, str]:
             value = text(meta, meta_keyword)
         if value is None:
             raise MissingAttributeError(source, f"{name} is missing", keyword)
+        problem = uid_problem(value)
+        if problem is not None:  # it would become a FHIR id and a file name: refuse rather than guess
+            raise InvalidUidError(source, f"{name} {_shown(value)} {problem}", keyword)
         uids[keyword] = value
     return uids
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else f"{value[:limit]}...")
 
 
 def _patient(ds: Dataset) -> Patient:

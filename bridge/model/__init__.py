@@ -1,7 +1,7 @@
 """The bridge's domain model: frozen dataclasses, standard library only."""
 
 from bridge.model.common import Code, DicomDateTime, Finding, PersonName, Severity
-from bridge.model.header import InstanceHeader
+from bridge.model.header import InstanceHeader, InstanceIdentity
 from bridge.model.report import (
     CompletionFlag,
     EuSection,
@@ -22,6 +22,7 @@ __all__ = [
     "Finding",
     "Instance",
     "InstanceHeader",
+    "InstanceIdentity",
     "Issuer",
     "ObjectKind",
     "Observer",

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+UID_MAX_LENGTH = 64  # PS3.5 9.1
+
+
+def uid_problem(value: str) -> str | None:
+    """Why ``value`` is not a UID (PS3.5 9.1: at most 64 characters, digits in dot-separated components), or None.
+
+    Leading zeros in a component are tolerated: real files have them and they harm nothing downstream.
+    """
+    if len(value) > UID_MAX_LENGTH:
+        return f"is {len(value)} characters long (at most {UID_MAX_LENGTH})"
+    if not _UID.fullmatch(value):
+        return "holds characters other than digits and dots"
+    return None
 
 
 class Severity(StrEnum):

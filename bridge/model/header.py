@@ -10,6 +10,16 @@ from bridge.model.study import Equipment, Instance, Order, Patient
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceIdentity:
+    """The four UIDs that place an instance: what the service reads first, before the full header."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceHeader:
     """The header of one instance, flattened: patient, study, series and instance attributes.
 

@@ -11,6 +11,7 @@ Layout under the output folder::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from fhir.resources.resource import Resource
 
     from bridge.pipeline import StudyOutput
+
+
+_MAX_UID_LENGTH = 64  # PS3.5 9.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,7 @@ class WrittenStudy:
 
 def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
     """Write every resource of ``output`` under ``out_dir/<StudyInstanceUID>/``; rewriting replaces files."""
-    folder = out_dir / _safe_name(output.study_instance_uid)
+    folder = study_folder(out_dir, output.study_instance_uid)
     folder.mkdir(parents=True, exist_ok=True)
     supporting = tuple(
         write_json(folder / f"{r.get_resource_type()}-{r.id}.json", r) for r in output.supporting
@@ -55,6 +59,11 @@ def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
     )
 
 
+def study_folder(out_dir: Path, study_instance_uid: str) -> Path:
+    """The folder of a study's files; the UID is made safe, so it can neither leave ``out_dir`` nor be too long."""
+    return out_dir / _safe_name(study_instance_uid)
+
+
 def write_json(path: Path, resource: Resource) -> Path:
     """Write ``resource`` as pretty JSON via a temporary file and a rename, so readers never see half a file."""
     data = resource.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode("utf-8") + b"\n"
@@ -70,5 +79,12 @@ def write_json(path: Path, resource: Resource) -> Path:
 
 
 def _safe_name(uid: str) -> str:
-    """UIDs are digits and dots; anything else (a malformed UID) is replaced so it cannot leave the folder."""
-    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in uid).lstrip(".") or "_"
+    """UIDs are digits and dots; anything else (a malformed UID) is replaced so it cannot leave the folder.
+
+    A name longer than a UID may be (64) is cut and given a digest suffix, so that two long malformed
+    values still get different folders and no name exceeds the file system's limit.
+    """
+    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-") else "_" for ch in uid).lstrip(".") or "_"
+    if len(name) > _MAX_UID_LENGTH:
+        name = f"{name[:_MAX_UID_LENGTH]}-{hashlib.sha256(uid.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+    return name

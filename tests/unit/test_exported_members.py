@@ -5,7 +5,7 @@ from __future__ import annotations
 import bridge
 
 SUBPACKAGES = {"api", "cli", "errors", "extract", "fhir", "ingest", "log", "model", "pipeline", "samples", "settings",
-               "sinks", "validate"}
+               "service", "sinks", "store", "validate"}
 
 
 def test_all_lists_the_public_names() -> None:

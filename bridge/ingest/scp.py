@@ -1,0 +1,363 @@
+"""The DICOM listener: C-ECHO and C-STORE SCP that acknowledges an instance only once it is durable.
+
+Received data sets are streamed by pynetdicom into a temporary file under the data directory
+(``STORE_RECV_CHUNKED_DATASET``), so a 500 MB instance never sits in memory; the handler checks that the
+bytes start like a data set, then hands the file to the Intake (fsync, rename, record). Parsing happens
+later, in a worker: nothing is decoded or re-encoded here.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pynetdicom
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
+from pynetdicom import association as _association_module
+from pynetdicom import dimse_messages as _dimse_messages
+from pynetdicom.sop_class import Verification
+from pynetdicom.transport import ThreadedAssociationServer
+
+from bridge.errors import ServiceError, StoreError
+from bridge.ingest.intake import Intake
+from bridge.model.common import uid_problem
+from bridge.settings import ListenerSettings
+
+log = logging.getLogger(__name__)
+
+# C-STORE statuses, PS3.4 Table B.2-1 / GG.4-1
+STATUS_SUCCESS = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_CANNOT_UNDERSTAND = 0xC000
+# A-ASSOCIATE-RJ (PS3.8 9.3.4): result, source, reason
+REJECT_PERMANENT, SOURCE_SERVICE_USER = 0x01, 0x01
+REASON_CALLING_AE_NOT_RECOGNIZED, REASON_CALLED_AE_NOT_RECOGNIZED = 0x03, 0x07
+
+_PREAMBLE_AND_PREFIX = 132
+
+
+class ListenerError(ServiceError):
+    """The listener could not start (port in use, bad TLS files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    ae_title: str
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"AE {self.ae_title} {self.address}"
+
+
+class Listener:
+    """A running C-ECHO/C-STORE SCP bound to the configured address."""
+
+    def __init__(self, settings: ListenerSettings, intake: Intake) -> None:
+        self.settings = settings
+        self.intake = intake
+        self._server: ThreadedAssociationServer | None = None
+        self._ae: AE | None = None
+        self._networks = {
+            title.strip(): tuple(ipaddress.ip_network(host, strict=False) for host in hosts)
+            for title, hosts in settings.calling_ae_hosts.items()
+        }
+        self._allowed = {title.strip() for title in settings.allowed_calling_aets}
+        self.received = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one chosen by the system when the setting is 0)."""
+        if self._server is None:
+            raise RuntimeError("listener not started")
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Bind and serve in background threads.
+
+        Raises:
+            ListenerError: the address cannot be bound or the TLS files cannot be loaded.
+        """
+        _stream_received_data_sets_to(self.intake.spool.tmp_dir)
+        _shorten_polling(self.settings.poll_delay)
+        ae = AE(ae_title=self.settings.ae_title)
+        ae.maximum_associations = self.settings.max_associations
+        ae.maximum_pdu_size = self.settings.max_pdu_size
+        ae.acse_timeout = self.settings.acse_timeout
+        ae.dimse_timeout = self.settings.dimse_timeout
+        ae.network_timeout = self.settings.network_timeout
+        # The allowlist and the called-AE check are made in _on_requested, with the host check pynetdicom lacks.
+        ae.require_called_aet = False
+        transfer_syntaxes = list(ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification, transfer_syntaxes)
+        for context in pynetdicom.AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, transfer_syntaxes)
+        for uid in self.settings.extra_sop_classes:
+            ae.add_supported_context(uid, transfer_syntaxes)
+        _config.UNRESTRICTED_STORAGE_SERVICE = self.settings.accept_unknown_sop_classes
+        handlers = [
+            (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+            (evt.EVT_CONN_OPEN, self._on_connection),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+        ]
+        address = (self.settings.bind_address, self.settings.port)
+        try:
+            server = ae.start_server(
+                address, block=False, ssl_context=self._ssl_context(), evt_handlers=handlers
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ListenerError(f"listener: cannot listen on {address[0]}:{address[1]}: {exc}") from exc
+        assert server is not None
+        self._ae, self._server = ae, server
+        log.info(
+            "listening as %s on %s:%d%s",
+            self.settings.ae_title,
+            self.settings.bind_address,
+            self.port,
+            " (TLS)" if self.settings.tls.enabled else "",
+            extra={"event": "listener.started", "port": self.port},
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let running associations finish for ``grace`` seconds, then abort the rest."""
+        server, ae = self._server, self._ae
+        if server is None or ae is None:
+            return
+        server.socket.close() if server.socket else None
+        server.shutdown()
+        deadline = threading.Event()
+        waited = 0.0
+        while ae.active_associations and waited < grace:
+            deadline.wait(0.1)
+            waited += 0.1
+        for assoc in ae.active_associations:
+            log.warning(
+                "aborting association with %s after %.0f s of shutdown grace",
+                assoc.requestor.ae_title,
+                grace,
+                extra={"event": "association.aborted"},
+            )
+            assoc.abort()
+        ae.shutdown()
+        self._server = None
+        log.info("listener stopped", extra={"event": "listener.stopped"})
+
+    # ---------------------------------------------------------------- association handling
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.settings.tls
+        if not tls.enabled:
+            return None
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2  # PS3.15 B.9 (BCP 195)
+            assert tls.cert_file is not None and tls.key_file is not None
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+            if tls.ca_file is not None:
+                context.load_verify_locations(tls.ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
+            if tls.ca_file is None:
+                context.verify_mode = ssl.CERT_NONE
+        except (OSError, ssl.SSLError) as exc:
+            raise ListenerError(f"listener.tls: cannot load certificate/key/CA: {exc}") from exc
+        return context
+
+    def _on_connection(self, event: evt.Event) -> None:
+        event.assoc.dul._run_loop_delay = self.settings.poll_delay  # see _shorten_polling
+
+    def _on_requested(self, event: evt.Event) -> None:
+        """Refuse an association from an unknown calling AE, a wrong host or to another called AE."""
+        assoc = event.assoc
+        request = assoc.requestor.primitive
+        calling = str(request.calling_ae_title).strip()
+        called = str(request.called_ae_title).strip()
+        address = str(assoc.requestor.address)
+        reason = None
+        if self._allowed and calling not in self._allowed:
+            reason, why = REASON_CALLING_AE_NOT_RECOGNIZED, "calling AE not in allowed_calling_aets"
+        elif calling in self._networks and not _address_in(address, self._networks[calling]):
+            reason, why = REASON_CALLING_AE_NOT_RECOGNIZED, f"calling AE not allowed from {address}"
+        elif self.settings.require_called_aet and called != self.settings.ae_title.strip():
+            reason, why = REASON_CALLED_AE_NOT_RECOGNIZED, f"called AE {called!r} is not {self.settings.ae_title!r}"
+        if reason is None:
+            return
+        log.warning(
+            "refused association from %s at %s: %s",
+            calling,
+            address,
+            why,
+            extra={"event": "association.rejected", "calling_ae": calling, "peer": address},
+        )
+        assoc.acse.send_reject(REJECT_PERMANENT, SOURCE_SERVICE_USER, reason)
+        assoc.kill()  # as pynetdicom's own rejections do: waits until the A-ASSOCIATE-RJ is on the wire
+
+    @staticmethod
+    def _on_accepted(event: evt.Event) -> None:
+        requestor = event.assoc.requestor
+        log.info(
+            "association from %s at %s:%s",
+            requestor.ae_title,
+            requestor.address,
+            requestor.port,
+            extra={"event": "association.accepted", "calling_ae": requestor.ae_title, "peer": requestor.address},
+        )
+
+    @staticmethod
+    def _on_echo(event: evt.Event) -> int:
+        return STATUS_SUCCESS
+
+    def _on_store(self, event: evt.Event) -> int | Dataset:
+        requestor = event.assoc.requestor
+        peer = Peer(str(requestor.ae_title).strip(), str(requestor.address), int(requestor.port))
+        request = event.request
+        sop_class = str(request.AffectedSOPClassUID)
+        sop_instance = str(request.AffectedSOPInstanceUID)
+        path = Path(event.dataset_path)
+        problem = _uid_problems(sop_class, sop_instance) or check_data_set_start(path)
+        if problem is not None:
+            path.unlink(missing_ok=True)
+            log.warning(
+                "refused instance %s from %s: %s",
+                sop_instance,
+                peer,
+                problem,
+                extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title},
+            )
+            return _status(STATUS_CANNOT_UNDERSTAND, problem)
+        try:
+            self.intake.take(path, sop_class, sop_instance, str(peer), peer.ae_title)
+        except StoreError as exc:
+            log.error(
+                "cannot store instance %s from %s: %s",
+                sop_instance,
+                peer,
+                exc,
+                extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title},
+            )
+            return _status(STATUS_OUT_OF_RESOURCES, str(exc))
+        with self._count_lock:
+            self.received += 1
+        return STATUS_SUCCESS
+
+
+def set_tcp_nodelay(event: evt.Event) -> None:
+    """EVT_CONN_OPEN handler: pynetdicom leaves Nagle's algorithm on, and with delayed ACKs every C-STORE
+    response would wait for the peer's ACK timer (tens of ms)."""
+    sock = event.assoc.dul.socket
+    if sock is not None and sock.socket is not None:
+        sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _status(code: int, comment: str) -> Dataset:
+    status = Dataset()
+    status.Status = code
+    status.ErrorComment = comment[:64]  # LO, PS3.7 C.4.2.1.2
+    return status
+
+
+def _uid_problems(sop_class: str, sop_instance: str) -> str | None:
+    for name, value in (("Affected SOP Class UID", sop_class), ("Affected SOP Instance UID", sop_instance)):
+        problem = uid_problem(value)
+        if problem is not None:
+            return f"{name} {problem}"
+    return None
+
+
+def _address_in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def check_data_set_start(path: Path) -> str | None:
+    """Why the received file cannot be a DICOM data set, or None; reads only the first bytes.
+
+    The file is what pynetdicom wrote: preamble, 'DICM', file meta (with its group length), data set.
+    """
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(_PREAMBLE_AND_PREFIX + 12)
+            if len(head) < _PREAMBLE_AND_PREFIX + 12:
+                return "no file meta information"
+            meta_length = struct.unpack("<I", head[_PREAMBLE_AND_PREFIX + 8 : _PREAMBLE_AND_PREFIX + 12])[0]
+            meta = fp.read(meta_length)
+            first = fp.read(8)
+    except OSError as exc:
+        return f"received data cannot be read back: {exc.strerror or exc}"
+    if not first:
+        return "the C-STORE request carries an empty data set"
+    transfer_syntax = _meta_transfer_syntax(meta)
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        return None  # checked when inflated by the worker
+    if len(first) < 8:
+        return "the data set is shorter than one element"
+    big = transfer_syntax == ExplicitVRBigEndian
+    group, _element = struct.unpack(">HH" if big else "<HH", first[:4])
+    if group < 0x0008 or group == 0xFFFE:
+        return f"the data set does not start with a data element (tag group {group:04X})"
+    if transfer_syntax != ImplicitVRLittleEndian and not (first[4:6].isalpha() and first[4:6].isupper()):
+        return f"the data set is not encoded as its transfer syntax {transfer_syntax} says"
+    return None
+
+
+def _meta_transfer_syntax(meta: bytes) -> str:
+    """Transfer Syntax UID (0002,0010) from explicit-VR little-endian file meta bytes."""
+    marker = meta.find(b"\x02\x00\x10\x00UI")
+    if marker < 0:
+        return ImplicitVRLittleEndian
+    length = struct.unpack("<H", meta[marker + 6 : marker + 8])[0]
+    return meta[marker + 8 : marker + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
+
+
+class _PollClock:
+    """The ``time`` module as pynetdicom.association sees it, with sleeps capped at ``delay``."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, self.delay))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def _shorten_polling(delay: float) -> None:
+    """pynetdicom's association loop sleeps 1 ms before every look at its queue, and the DUL loop 1 ms when
+    idle: about 2 ms of waiting in every C-STORE, more than the bridge's own work. Cap both at ``delay``
+    (process-wide for the association loop; per connection for the DUL, see _on_connection)."""
+    _association_module.time = _PollClock(delay)  # type: ignore[attr-defined]
+
+
+def _stream_received_data_sets_to(folder: Path) -> None:
+    """Make pynetdicom stream C-STORE data sets to files in ``folder`` (same file system as the spool, so the
+    Intake renames instead of copying). Both switches are process-wide in pynetdicom."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    _dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
+        tempfile.NamedTemporaryFile, dir=folder, prefix="rx-"
+    )
+
+
+__all__ = ["Listener", "ListenerError", "Peer", "check_data_set_start", "set_tcp_nodelay"]

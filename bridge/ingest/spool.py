@@ -1,0 +1,173 @@
+"""The spool: received DICOM files made durable (temporary file, fsync, rename) under content-derived names.
+
+Layout under the data directory::
+
+    tmp/                             files being received or copied in; cleared at start-up
+    spool/<d[0:2]>/<d>.dcm           one file per distinct content, d = SHA-256 of the bytes
+
+Names come from the digest of the bytes, never from header values, so a SOP Instance UID such as
+``../../x`` or one of 10,000 characters cannot choose or break a path; identical bytes sent twice land on
+the same file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """A file that is durable in the spool."""
+
+    path: Path
+    size: int
+    digest: str  # SHA-256 hex of the bytes
+
+
+class Spool:
+    """Durable storage of received files; every method raises StoreError, never a bare OSError."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "spool"
+        self.tmp_dir = data_dir / "tmp"
+
+    def prepare(self) -> int:
+        """Create the folders and remove what an interrupted run left in tmp/; returns the files removed."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            # All 256 fan-out folders exist before the first file, so receiving never creates (and syncs) one.
+            for index in range(256):
+                (self.root / f"{index:02x}").mkdir(exist_ok=True)
+            _fsync_dir(self.root)
+            removed = 0
+            for leftover in self.tmp_dir.iterdir():
+                if leftover.is_file():
+                    leftover.unlink()
+                    removed += 1
+            return removed
+        except OSError as exc:
+            raise StoreError(f"spool {self.root}: {exc.strerror or exc}") from exc
+
+    def new_temporary(self) -> tuple[int, Path]:
+        """An open file descriptor and path of a new temporary file in tmp/."""
+        try:
+            fd, name = tempfile.mkstemp(prefix="in-", suffix=".part", dir=self.tmp_dir)
+        except OSError as exc:
+            raise StoreError(f"spool {self.tmp_dir}: {exc.strerror or exc}") from exc
+        return fd, Path(name)
+
+    def commit(self, tmp_path: Path) -> Spooled:
+        """Make the complete file at ``tmp_path`` durable in the spool: hash and fsync it, rename it into place,
+        fsync the folder. ``tmp_path`` is gone afterwards, whatever happens.
+
+        Raises:
+            StoreError: the file could not be made durable (disk full, I/O error, no permission).
+        """
+        try:
+            size, digest = _hash_and_sync(tmp_path)
+            final = self.path_for(digest)
+            try:
+                os.replace(tmp_path, final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self._copy_across(tmp_path, final)
+            _fsync_dir(final.parent)
+            return Spooled(final, size, digest)
+        except OSError as exc:
+            _discard(tmp_path)
+            raise StoreError(f"spool: cannot make {tmp_path.name} durable: {exc.strerror or exc}") from exc
+
+    def copy_in(self, source: Path) -> Spooled:
+        """Copy ``source`` into the spool durably; ``source`` is left untouched.
+
+        Raises:
+            StoreError: the copy could not be made durable; OSError reading ``source`` is re-raised as is.
+        """
+        fd, tmp = self.new_temporary()
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, _CHUNK)
+        except OSError as exc:
+            _discard(tmp)
+            if not source.is_file():
+                raise
+            raise StoreError(f"spool: cannot copy {source}: {exc.strerror or exc}") from exc
+        return self.commit(tmp)
+
+    def digest_of(self, path: Path) -> tuple[int, str]:
+        """Size and SHA-256 of a file that stays where it is (an inbox that leaves files in place)."""
+        return _hash_and_sync(path, sync=False)
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether ``path`` is a spool file (and not, say, a file left in place in an inbox)."""
+        return Path(path).parent.parent == self.root
+
+    def path_for(self, digest: str) -> Path:
+        return self.root / digest[0:2] / f"{digest}.dcm"
+
+    def remove(self, path: str | Path) -> None:
+        """Remove a file that the store no longer references (best effort: a leftover is harmless)."""
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove replaced spool file %s: %s", path, exc.strerror or exc)
+
+    def files(self) -> Iterator[Path]:
+        """Every file in the spool (for reconciliation with the store)."""
+        yield from self.root.glob("??/*.dcm")
+
+    def _copy_across(self, tmp_path: Path, final: Path) -> None:
+        """``tmp_path`` is on another file system (a receiver writing elsewhere): copy, sync, rename."""
+        fd, local = self.new_temporary()
+        with os.fdopen(fd, "wb") as out, open(tmp_path, "rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(local, final)
+        _discard(tmp_path)
+
+
+def _hash_and_sync(path: Path, sync: bool = True) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return size, digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove temporary file %s: %s", path, exc.strerror or exc)

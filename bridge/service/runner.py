@@ -1,0 +1,229 @@
+"""The service: listener, folder watch and scheduler in one process, over one store and one worker pool."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from bridge.errors import ServiceError, StoreError
+from bridge.ingest.intake import Intake
+from bridge.ingest.quarantine import Quarantine
+from bridge.ingest.scp import Listener
+from bridge.ingest.spool import Spool
+from bridge.ingest.watch import FolderWatch
+from bridge.model import InstanceIdentity
+from bridge.service.scheduler import Scheduler
+from bridge.service.work import identify, warm_up
+from bridge.settings import Settings
+from bridge.store import Receipt, StateStore, default_sqlite_url, open_store
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """A running bridge; ``start()`` then ``stop()``, or use it as a context manager."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        service = settings.service
+        self.data_dir = service.data_dir.resolve()
+        self.output_dir = service.output_dir.resolve()
+        self.spool = Spool(self.data_dir)
+        self.quarantine = Quarantine(self.data_dir / "quarantine")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.store: StateStore | None = None
+        self.listener: Listener | None = None
+        self.watch: FolderWatch | None = None
+        self.scheduler: Scheduler | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -------------------------------------------------------------------------------- life cycle
+
+    def start(self) -> Service:
+        """Open the store, recover the spool, start workers, listener, folder watch and scheduler.
+
+        Raises:
+            ServiceError, StoreError, ConfigError: the service cannot start; nothing keeps running.
+        """
+        try:
+            self._start()
+        except BaseException:
+            self.stop(grace=0)
+            raise
+        return self
+
+    def _start(self) -> None:
+        settings = self.settings
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ServiceError(f"service.output_dir {self.output_dir}: {exc.strerror or exc}") from exc
+        removed = self.spool.prepare()
+        if removed:
+            log.info("removed %d partial files of an interrupted run", removed, extra={"event": "spool.cleaned"})
+        self.store = store = open_store(settings.store.url or default_sqlite_url(self.data_dir))
+        released = store.release_expired_leases(float("inf") if settings.store.url is None else self.clock())
+        if released:
+            log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
+        self._pool = _worker_pool(settings.service.workers)
+        self._recover_spool(store)
+        intake = Intake(self.spool, store, self.clock)
+        self.scheduler = Scheduler(settings, store, self.spool, self.quarantine, self._pool, self.owner, self.clock)
+        intake.arrived = self.scheduler.wake  # a new instance wakes the scheduler at once
+        self._spawn("scheduler", self.scheduler.run)
+        if settings.watch.inboxes:
+            pool = self._pool
+            self.watch = FolderWatch(
+                settings.watch, intake, self.quarantine, lambda path: pool.submit(identify, str(path)).result()
+            )
+            self._spawn("watch", self.watch.run)
+        if settings.listener.enabled:
+            self.listener = Listener(settings.listener, intake)
+            self.listener.start()
+        counts = store.counts()
+        log.info(
+            "service started (data %s, output %s, %d instances to parse, %d studies open)",
+            self.data_dir,
+            self.output_dir,
+            counts.unparsed,
+            counts.open_studies,
+            extra={"event": "service.started"},
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop gracefully: no new associations, running ones get ``grace`` s, running builds are recorded.
+
+        Pending work stays in the store for the next start.
+        """
+        if self.listener is not None:
+            self.listener.stop(grace)
+            self.listener = None
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=max(grace, 1.0) + 30)
+        self._threads.clear()
+        if self.scheduler is not None:
+            try:
+                self.scheduler.drain(timeout=grace)
+            except StoreError as exc:
+                log.error("cannot record running builds at shutdown: %s", exc)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+            log.info("service stopped", extra={"event": "service.stopped"})
+
+    def run_until_signalled(self) -> None:
+        """Block until SIGTERM or SIGINT, then stop gracefully."""
+        stop = threading.Event()
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name, extra={"event": "service.stopping"})
+            stop.set()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not stop.wait(1.0):
+                if not all(t.is_alive() for t in self._threads):
+                    raise ServiceError("a service thread ended unexpectedly")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def __enter__(self) -> Service:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------------------------- state
+
+    @property
+    def port(self) -> int:
+        if self.listener is None:
+            raise ServiceError("the listener is not running")
+        return self.listener.port
+
+    def is_idle(self) -> bool:
+        """True when everything received has been parsed, and every study sealed or failed."""
+        if self.store is None or self.scheduler is None:
+            return True
+        counts = self.store.counts()
+        now = self.clock()
+        failed_waiting = sum(
+            1 for s in self.store.studies() if s.state.value == "failed" and (s.due_at or 0) > now
+        ) if counts.open_studies else 0
+        return (
+            counts.unparsed == 0
+            and counts.building_studies == 0
+            and counts.open_studies == failed_waiting
+            and self.scheduler.building == 0
+        )
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until is_idle(); returns False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.is_idle():
+                return True
+            time.sleep(0.05)
+        return self.is_idle()
+
+    # -------------------------------------------------------------------------------- internals
+
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=f"bridge-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _recover_spool(self, store: StateStore) -> None:
+        """Record spool files that a crash left unrecorded (durable but never acknowledged)."""
+        paths = [str(p) for p in self.spool.files()]
+        unknown = sorted(store.unknown_paths(paths)) if paths else []
+        for path in unknown:
+            identity = identify(path)
+            if not isinstance(identity, InstanceIdentity):
+                self.quarantine.put(Path(path), identity, "spool recovery")
+                continue
+            size, digest = self.spool.digest_of(Path(path))
+            receipt = Receipt(
+                identity.sop_instance_uid, identity.sop_class_uid, path, size, digest, "spool recovery", None,
+                self.clock(),
+            )
+            result = store.record_instance(receipt)
+            if result.previous_path and self.spool.owns(result.previous_path):
+                self.spool.remove(result.previous_path)
+        if unknown:
+            log.info(
+                "recorded %d spool files left unrecorded by a crash", len(unknown), extra={"event": "spool.recovered"}
+            )
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes, all forked at once by the first submit, before the service starts any thread
+    (forking a threaded process can copy a held lock); a fork server would re-import a harness's __main__."""
+    count = workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+    for future in [pool.submit(warm_up) for _ in range(count)]:
+        future.result()
+    return pool

@@ -1,0 +1,206 @@
+"""The scheduler: places received instances in their studies and seals studies whose quiet period is over.
+
+All its state lives in the store (instance states, study timers, leases), so a restart resumes exactly
+where the last run stopped. CPU work (parsing, building) runs in the worker pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+from bridge.errors import StoreError
+from bridge.ingest.quarantine import Quarantine
+from bridge.ingest.spool import Spool
+from bridge.model import InstanceIdentity
+from bridge.service.work import BuildJob, BuildResult, build, identify
+from bridge.settings import Settings
+from bridge.store import Identity, PendingInstance, StateStore, StudyClaim, Timing
+
+log = logging.getLogger(__name__)
+
+PARSE_BATCH = 256
+
+
+class Scheduler:
+    """One pass at a time: parse what arrived, start due builds, finish completed builds."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        spool: Spool,
+        quarantine: Quarantine,
+        pool: Executor,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.spool = spool
+        self.quarantine = quarantine
+        self.pool = pool
+        self.owner = owner
+        self.clock = clock
+        self.slots = max(1, getattr(pool, "_max_workers", 1))
+        self._builds: dict[Future[BuildResult], StudyClaim] = {}
+        self.wake = threading.Event()
+        self.studies_sealed = 0
+
+    @property
+    def building(self) -> int:
+        return len(self._builds)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set; a failing pass is logged and retried, never fatal."""
+        interval = self.settings.service.poll_interval
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except StoreError as exc:
+                log.error("scheduler pass failed, retrying: %s", exc, extra={"event": "scheduler.failed"})
+                busy = False
+                stop.wait(interval)
+            if not busy:
+                self.wake.wait(interval)
+                self.wake.clear()
+
+    def step(self) -> bool:
+        """One pass; returns whether there was anything to do."""
+        busy = self._finish_builds()
+        busy = self._parse_pending() or busy
+        busy = self._start_builds() or busy
+        return busy
+
+    def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for running builds and record them (graceful stop)."""
+        deadline = time.monotonic() + timeout
+        while self._builds and time.monotonic() < deadline:
+            self._finish_builds(wait=min(0.5, max(0.0, deadline - time.monotonic())))
+
+    # ------------------------------------------------------------------------------------- parsing
+
+    def _parse_pending(self) -> bool:
+        pending = self.store.pending_instances(PARSE_BATCH)
+        if not pending:
+            return False
+        outcomes = self.pool.map(identify, [p.path for p in pending], chunksize=16)
+        placed = []
+        for instance, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, InstanceIdentity):
+                placed.append(self._placed(instance, outcome))
+            else:
+                self._reject(instance.sop_instance_uid, instance.digest, Path(instance.path), outcome, instance.source)
+        self.store.mark_parsed_many(placed, self.clock())
+        return True
+
+    def _placed(self, instance: PendingInstance, identity: InstanceIdentity) -> tuple[str, str, Identity, Timing]:
+        if identity.sop_instance_uid != instance.sop_instance_uid:
+            log.warning(
+                "instance sent as %s holds SOP Instance UID %s; kept under the UID it was sent as",
+                instance.sop_instance_uid,
+                identity.sop_instance_uid,
+                extra={"event": "instance.uid_mismatch", "sop_instance_uid": instance.sop_instance_uid},
+            )
+        return (
+            instance.sop_instance_uid,
+            instance.digest,
+            Identity(identity.study_instance_uid, identity.series_instance_uid),
+            self._timing(instance.calling_ae),
+        )
+
+    def _timing(self, calling_ae: str | None) -> Timing:
+        grouping = self.settings.grouping
+        quiet = grouping.quiet_period_by_ae.get(calling_ae, grouping.quiet_period) if calling_ae else None
+        return Timing(quiet if quiet is not None else grouping.quiet_period, grouping.max_age)
+
+    def _reject(self, sop_instance_uid: str, digest: str, path: Path, reason: str, source: str) -> None:
+        if self.spool.owns(path):
+            self.quarantine.put(path, reason, source)
+        else:  # a file left in place in an inbox stays where it is; the reason is recorded in the store
+            log.warning(
+                "cannot use %s from %s: %s",
+                path,
+                source,
+                reason,
+                extra={"event": "file.rejected", "path": str(path)},
+            )
+        self.store.mark_rejected(sop_instance_uid, digest, reason, self.clock())
+
+    # ------------------------------------------------------------------------------------- building
+
+    def _start_builds(self) -> bool:
+        free = self.slots - len(self._builds)
+        if free <= 0:
+            return False
+        claims = self.store.claim_due_studies(self.clock(), self.owner, self.settings.service.lease, free)
+        for claim in claims:
+            job = BuildJob(
+                study_instance_uid=claim.study_instance_uid,
+                revision=claim.revision,
+                instances=tuple((i.sop_instance_uid, i.path) for i in claim.instances),
+                fhir=self.settings.fhir,
+                output_dir=str(self.settings.service.output_dir),
+            )
+            future = self.pool.submit(build, job)
+            future.add_done_callback(lambda _f: self.wake.set())
+            self._builds[future] = claim
+            log.info(
+                "building study %s revision %d (%d instances)",
+                claim.study_instance_uid,
+                claim.revision,
+                len(claim.instances),
+                extra={"event": "study.building", "study_uid": claim.study_instance_uid},
+            )
+        return bool(claims)
+
+    def _finish_builds(self, wait: float = 0.0) -> bool:
+        if wait and self._builds:
+            done_event = threading.Event()
+            for future in self._builds:
+                future.add_done_callback(lambda _f: done_event.set())
+            done_event.wait(wait)
+        done = [f for f in self._builds if f.done()]
+        for future in done:
+            claim = self._builds.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process died (killed, out of memory)
+                result = BuildResult(claim.study_instance_uid, claim.revision, None, (), 0, 0, (), repr(exc))
+            self._record_build(claim, result)
+        return bool(done)
+
+    def _record_build(self, claim: StudyClaim, result: BuildResult) -> None:
+        uid = claim.study_instance_uid
+        paths = {i.sop_instance_uid: i for i in claim.instances}
+        for sop_instance_uid, reason in result.rejected:
+            instance = paths[sop_instance_uid]
+            self._reject(sop_instance_uid, instance.digest, Path(instance.path), reason, f"study {uid}")
+        if result.error is not None or result.digest is None:
+            error = result.error or "no instance of the study could be used"
+            retry_at = self.clock() + self.settings.grouping.retry_after
+            self.store.fail_study(uid, self.owner, error, retry_at)
+            log.error(
+                "study %s revision %d failed: %s",
+                uid,
+                claim.revision,
+                error,
+                extra={"event": "study.failed", "study_uid": uid},
+            )
+            return
+        now = self.clock()
+        record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now)
+        self.studies_sealed += 1
+        log.info(
+            "sealed study %s revision %d (%d instances, %d reports, %d files)",
+            uid,
+            claim.revision,
+            result.instance_count,
+            result.report_count,
+            len(result.files),
+            extra={"event": "study.sealed", "study_uid": uid, "revision": claim.revision, "state": record.state},
+        )

@@ -1,0 +1,119 @@
+"""What the service's worker processes do: identify a received file, build and write a study revision.
+
+Both functions run in worker processes (pydicom's warnings capture is process-wide, and parsing must
+not hold the listener's GIL); they never raise, so one bad file or study never stops a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.api import read_outcome, reason_of
+from bridge.errors import InputError, NotAnInstanceError
+from bridge.extract.read import read_identity
+from bridge.model import InstanceHeader, InstanceIdentity
+from bridge.settings import FhirSettings
+
+log = logging.getLogger(__name__)
+
+
+def identify(path: str) -> InstanceIdentity | str:
+    """The UIDs of the file at ``path``, or the reason it cannot be used."""
+    try:
+        return read_identity(path)
+    except NotAnInstanceError as exc:
+        return f"not an instance: {exc.reason}"
+    except InputError as exc:
+        return reason_of(exc)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except Exception as exc:  # a library bug must not stop the worker: the file is reported instead
+        log.debug("%s", traceback.format_exc())
+        return f"unexpected error while reading: {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildJob:
+    """One study revision to build: its instances' spool paths, how to build, where to write."""
+
+    study_instance_uid: str
+    revision: int
+    instances: tuple[tuple[str, str], ...]  # (SOP Instance UID, path)
+    fhir: FhirSettings
+    output_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    study_instance_uid: str
+    revision: int
+    digest: str | None  # SHA-256 over the written files; None when nothing was written
+    files: tuple[str, ...]
+    instance_count: int
+    report_count: int
+    rejected: tuple[tuple[str, str], ...]  # (SOP Instance UID, reason): files that turned out unusable
+    error: str | None  # the build failed as a whole (nothing written)
+
+
+def build(job: BuildJob) -> BuildResult:
+    """Read every instance's header, build the study's resources, validate the reports, write the files."""
+    try:
+        return _build(job)
+    except Exception as exc:  # reported to the scheduler, which marks the study FAILED with this reason
+        log.debug("%s", traceback.format_exc())
+        return BuildResult(
+            job.study_instance_uid, job.revision, None, (), 0, 0, (), f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _build(job: BuildJob) -> BuildResult:
+    from bridge.pipeline import build_study
+    from bridge.sinks.files import write_study
+    from bridge.validate import validate_bundle
+
+    headers: list[InstanceHeader] = []
+    rejected: list[tuple[str, str]] = []
+    for sop_instance_uid, path in job.instances:
+        outcome = read_outcome(Path(path))
+        if isinstance(outcome, InstanceHeader):
+            headers.append(outcome)
+        elif isinstance(outcome, InputError):
+            rejected.append((sop_instance_uid, reason_of(outcome)))
+        else:
+            rejected.append((sop_instance_uid, outcome.partition("\n")[0]))
+    if not headers:
+        return BuildResult(job.study_instance_uid, job.revision, None, (), 0, 0, tuple(rejected), None)
+    output = build_study(headers, job.fhir)
+    for report in output.reports:
+        data = report.bundle.model_dump(mode="json", by_alias=True, exclude_none=True)
+        errors = [v for v in validate_bundle(data) if v.severity == "error"]
+        if errors:
+            problems = "; ".join(str(e) for e in errors[:3])
+            raise ValueError(f"report bundle of {report.report.sop_instance_uid} fails validation: {problems}")
+    written = write_study(Path(job.output_dir), output)
+    files = (written.imaging_study, written.patient, *written.supporting, *written.reports)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return BuildResult(
+        study_instance_uid=job.study_instance_uid,
+        revision=job.revision,
+        digest=digest.hexdigest(),
+        files=tuple(str(p) for p in files),
+        instance_count=len(headers),
+        report_count=len(output.reports),
+        rejected=tuple(rejected),
+        error=None,
+    )
+
+
+def warm_up() -> int:
+    """Import the FHIR side in a fresh worker so that the first study does not pay for it."""
+    import bridge.pipeline  # noqa: F401
+    import bridge.validate  # noqa: F401
+
+    return 0

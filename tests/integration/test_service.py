@@ -1,0 +1,252 @@
+"""The service in-process: real associations over loopback, a real SQLite file, real inbox folders."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE, _config, evt
+from pynetdicom.sop_class import CTImageStorage, Verification
+
+from bridge.ingest.scp import set_tcp_nodelay
+from bridge.service.harness import Bridge
+from bridge.store import StudyState
+from tests.conftest import SAMPLE_DICOM
+from tests.factories import ct_dataset, write_dataset
+
+SERIES_1 = sorted((SAMPLE_DICOM / "ct-chest" / "series-1").glob("*.dcm"))
+REST = sorted(p for p in (SAMPLE_DICOM / "ct-chest").rglob("*.dcm") if p not in SERIES_1)
+STUDY_UID = str(dcmread(SERIES_1[0], stop_before_pixels=True).StudyInstanceUID)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.05)
+
+
+def straggler(tmp_path: Path, uid: str = "2.25.1234567890123456789") -> Path:
+    ds = dcmread(SERIES_1[0])
+    ds.SOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.InstanceNumber = 99
+    path = tmp_path / "straggler.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_study_sent_in_two_associations_seals_once(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path, quiet_period=1.0) as bridge:
+        assert bridge.send(SERIES_1) == [0x0000] * 10
+        assert bridge.send(REST) == [0x0000] * 11
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert (study.study_instance_uid, study.state, study.revision) == (STUDY_UID, StudyState.SEALED, 1)
+        assert study.instance_count == 21
+        imaging_study = bridge.imaging_study(STUDY_UID)
+        assert imaging_study.numberOfInstances == 21
+        assert len(imaging_study.series) == 3
+        [bundle] = bridge.report_bundles(STUDY_UID)
+        assert bundle.type == "document"
+
+
+def test_straggler_makes_revision_2_with_the_same_ids(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path) as bridge:
+        bridge.send(SERIES_1 + REST)
+        bridge.wait_idle()
+        first = bridge.imaging_study(STUDY_UID)
+        [first_bundle] = bridge.report_bundles(STUDY_UID)
+        files_before = sorted(p.name for p in bridge.study_folder(STUDY_UID).iterdir())
+        assert bridge.send([straggler(tmp_path)]) == [0x0000]
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert (study.state, study.revision, study.instance_count) == (StudyState.SEALED, 2, 22)
+        second = bridge.imaging_study(STUDY_UID)
+        assert second.id == first.id
+        assert second.numberOfInstances == 22
+        assert bridge.report_bundles(STUDY_UID)[0].id == first_bundle.id
+        assert sorted(p.name for p in bridge.study_folder(STUDY_UID).iterdir()) == files_before
+
+
+def test_identical_resend_is_a_no_op_and_changed_bytes_replace(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path) as bridge:
+        bridge.send(SERIES_1)
+        bridge.wait_idle()
+        assert bridge.send(SERIES_1[:3]) == [0x0000] * 3
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert study.revision == 1  # nothing new: no revision
+        spool_files = sorted((bridge.service.data_dir / "spool").rglob("*.dcm"))
+        assert len(spool_files) == 10
+
+        changed = dcmread(SERIES_1[0])
+        changed.SeriesDescription = "corrected"
+        path = tmp_path / "changed.dcm"
+        changed.save_as(path, enforce_file_format=True)
+        assert bridge.send([path]) == [0x0000]
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert (study.revision, study.instance_count) == (2, 10)
+        assert len(sorted((bridge.service.data_dir / "spool").rglob("*.dcm"))) == 10  # the old copy is gone
+        series = bridge.imaging_study(STUDY_UID).series[0]
+        assert series.description == "corrected"
+
+
+def associate(bridge: Bridge, calling: str, called: str | None = None) -> object:
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(Verification)
+    handlers = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
+    return ae.associate("127.0.0.1", bridge.port, ae_title=called or bridge.ae_title, evt_handlers=handlers)
+
+
+@pytest.mark.parametrize(
+    ("calling", "called", "diagnostic"),
+    [
+        ("OTHER", None, 0x03),  # calling AE title not recognized
+        ("CT01", None, 0x03),  # known AE, but not from this address
+        ("MR01", "SOMEONE_ELSE", 0x07),  # called AE title not recognized
+    ],
+)
+def test_refused_associations_get_the_proper_reason(
+    tmp_path: Path, calling: str, called: str | None, diagnostic: int
+) -> None:
+    listener = {"allowed_calling_aets": ["CT01", "MR01"], "calling_ae_hosts": {"CT01": ["10.0.0.0/8"]}}
+    with Bridge.running(tmp_path, listener=listener) as bridge:
+        assoc = associate(bridge, calling, called)
+        assert assoc.is_rejected
+        rejection = assoc.acceptor.primitive
+        assert (rejection.result, rejection.result_source, rejection.diagnostic) == (0x01, 0x01, diagnostic)
+        accepted = associate(bridge, "MR01")
+        assert accepted.is_established
+        assert accepted.send_c_echo().Status == 0x0000
+        accepted.release()
+
+
+def garbage_file(path: Path) -> Path:
+    """Valid File Meta Information followed by bytes that are no data set (a tag group of FFFE)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, "2.25.42"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    buffer.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(buffer, meta)
+    path.write_bytes(buffer.getvalue() + b"\xfe\xff\x00\xe0garbage!" * 4)
+    return path
+
+
+def test_undecodable_data_set_is_refused_with_cannot_understand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)  # send the file's bytes as they are
+    with Bridge.running(tmp_path) as bridge:
+        ae = AE(ae_title="HARNESS")
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", bridge.port, ae_title=bridge.ae_title)
+        assert assoc.is_established
+        status = assoc.send_c_store(garbage_file(tmp_path / "garbage.dcm"))
+        assoc.release()
+        assert status.Status == 0xC000
+        assert "does not start with a data element" in str(status.ErrorComment)
+        assert bridge.studies() == []
+        assert list((bridge.service.data_dir / "tmp").iterdir()) == []
+        assert list((bridge.service.data_dir / "spool").rglob("*.dcm")) == []
+
+
+def test_spool_not_writable_gives_out_of_resources_then_recovers(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path) as bridge:
+        spool = bridge.service.data_dir / "spool"
+        target_dir = spool / "00"
+        moved = spool.parent / "spool-moved"
+        # Every fan-out folder replaced by a plain file: no rename into the spool can succeed.
+        shutil.move(spool, moved)
+        spool.write_bytes(b"")
+        statuses = bridge.send(SERIES_1[:2])
+        assert statuses == [0xA700, 0xA700]
+        assert list((bridge.service.data_dir / "tmp").iterdir()) == []  # nothing half-written stays
+        spool.unlink()
+        shutil.move(moved, spool)
+        assert target_dir.is_dir()
+        assert bridge.send(SERIES_1[:2]) == [0x0000, 0x0000]
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert study.instance_count == 2
+
+
+def test_folder_watch_takes_only_stable_files_and_quarantines_non_dicom(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path, watch={"interval": 3600}) as bridge:  # scans are driven by the test
+        watch = bridge.service.watch
+        assert watch is not None
+        inbox = bridge.inbox
+        growing = inbox / "growing.dcm"
+        data = SERIES_1[0].read_bytes()
+        growing.write_bytes(data[: len(data) // 2])
+        (inbox / "notes.txt").write_text("not an image")
+        assert watch.scan() == 0  # first sight: nothing is stable yet
+        with growing.open("ab") as fp:
+            fp.write(data[len(data) // 2 :])
+        assert watch.scan() == 0  # notes.txt is stable but not DICOM; growing.dcm changed
+        assert growing.exists()
+        assert watch.scan() == 1
+        assert not growing.exists()
+        assert not (inbox / "notes.txt").exists()
+        [(quarantined, reason)] = bridge.service.quarantine.entries()
+        assert quarantined.name.endswith("notes.txt")
+        assert quarantined.read_text() == "not an image"
+        assert "not a DICOM file" in reason
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert (study.study_instance_uid, study.instance_count) == (STUDY_UID, 1)
+
+
+def test_inbox_files_can_be_left_in_place(tmp_path: Path) -> None:
+    watch = {"interval": 3600, "move_to_spool": False}
+    with Bridge.running(tmp_path, watch=watch) as bridge:
+        dropped = bridge.drop(SERIES_1[:3])
+        assert bridge.service.watch is not None
+        bridge.service.watch.scan()
+        assert bridge.service.watch.scan() == 3
+        assert bridge.service.watch.scan() == 0  # taken once
+        bridge.wait_idle()
+        assert all(p.exists() for p in dropped)
+        assert bridge.service.store is not None
+        paths = sorted(i.path for i in bridge.service.store.instances_of(STUDY_UID))
+        assert paths == sorted(str(p) for p in dropped)
+
+
+def test_header_values_never_choose_a_path(tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile"
+    long_uid = "1." * 5000 + "1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UIDs this test is about
+        write_dataset(ct_dataset(StudyInstanceUID="../../escape"), hostile / "escape.dcm")
+        write_dataset(ct_dataset(SOPInstanceUID=long_uid), hostile / "long.dcm")
+    with Bridge.running(tmp_path / "svc", watch={"interval": 3600}) as bridge:
+        dropped = bridge.drop(sorted(hostile.iterdir()))
+        assert bridge.service.watch is not None
+        bridge.service.watch.scan()
+        bridge.service.watch.scan()
+        bridge.wait_idle()
+        assert bridge.studies() == []
+        reasons = sorted(reason for _, reason in bridge.service.quarantine.entries())
+        assert reasons == [
+            "SOP Instance UID '1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1....' is 10001 characters long (at most 64) "
+            "(SOPInstanceUID)",
+            "Study Instance UID '../../escape' holds characters other than digits and dots (StudyInstanceUID)",
+        ]
+        assert not any(p.exists() for p in dropped)
+        root = tmp_path / "svc"
+        written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(hostile)]
+        assert written and all(p.resolve().is_relative_to(root) for p in written)
+        assert not (tmp_path / "escape").exists()
+        assert bridge.study_folder("../../escape").parent == bridge.output_dir
