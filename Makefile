@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick samples clean
+.PHONY: demo run convert test lint bench bench-quick samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +12,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: install, convert sample_dicom/ into out/, validate what was written, print a summary
+## demo: install, start `dicom-bridge serve`, C-STORE sample_dicom/ to it, wait for the seal, validate, stop
 demo: $(STAMP)
+	rm -rf out var/demo
+	@set -e; \
+	$(BIN)/dicom-bridge -v serve --config config/demo.toml & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' EXIT; \
+	$(BIN)/dicom-bridge send sample_dicom --port 11113 --aet DEMO_SCU --wait 30; \
+	$(BIN)/dicom-bridge status --config config/demo.toml --wait-idle 60; \
+	$(BIN)/dicom-bridge validate --no-warnings $$(find out -name 'report-*.json' | sort); \
+	echo; echo "Output in out/: per study ImagingStudy.json, Patient.json and report-<SR UID>.json (document Bundle)"
+
+## run: the service with config/bridge.toml (listener on 127.0.0.1:11112, inboxes as configured); Ctrl-C stops it
+run: $(STAMP)
+	$(BIN)/dicom-bridge -v serve --config config/bridge.toml
+
+## convert: the one-shot path, no service: convert sample_dicom/ into out/
+convert: $(STAMP)
 	rm -rf out
 	$(BIN)/dicom-bridge convert sample_dicom --out out
-	$(BIN)/dicom-bridge validate --no-warnings $$(find out -name 'report-*.json' | sort)
-	@echo
-	@echo "Output in out/: per study ImagingStudy.json, Patient.json and report-<SR UID>.json (document Bundle)"
 
 ## test: the architecture contracts, the linter and the whole test suite
 test: $(STAMP)
@@ -42,4 +54,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --quick
 
 clean:
-	rm -rf out .pytest_cache bench/.work
+	rm -rf out var .pytest_cache bench/.work

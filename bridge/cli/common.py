@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bridge.settings import Settings, load_settings
 
@@ -24,3 +25,16 @@ def settings_from(config: Path | None) -> Settings:
         default = Path("config/bridge.toml")
         config = default if default.is_file() else None
     return load_settings(config)
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """A progress bar on the console (nothing when ``enabled`` is false, e.g. output is not a terminal)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )

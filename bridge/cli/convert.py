@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bridge.api import ConversionResult, convert
-from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, console, settings_from
+from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, console, progress_bar, settings_from
 from bridge.ingest.files import iter_files
 from bridge.sinks.files import WrittenStudy, write_study
 
@@ -35,7 +34,7 @@ def convert_command(
     settings = settings_from(config)
     show = progress and console.is_terminal
     total = sum(1 for _ in iter_files(paths)) if show else None  # counting walks the tree once more
-    with _progress_bar(show) as bar:
+    with progress_bar(show) as bar:
         task = bar.add_task("reading", total=total)
         result = convert(
             paths, settings, progress=lambda done: bar.update(task, completed=done), workers=workers
@@ -43,18 +42,6 @@ def convert_command(
     written = [write_study(out, study) for study in result.studies]
     _print_summary(result, written)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-        transient=True,
-    )
 
 
 def _print_summary(result: ConversionResult, written: list[WrittenStudy]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,6 @@ class Intake:
         self.spool = spool
         self.store = store
         self.clock = clock
-        self.arrived = threading.Event()  # set on every NEW or REPLACED instance; the scheduler waits on it
 
     def take(
         self, tmp_path: Path, sop_class_uid: str, sop_instance_uid: str, source: str, calling_ae: str | None
@@ -104,4 +102,3 @@ class Intake:
             result.outcome.value,
             extra={"event": "instance.stored", "sop_instance_uid": receipt.sop_instance_uid},
         )
-        self.arrived.set()

@@ -89,6 +89,11 @@ class Listener:
             raise RuntimeError("listener not started")
         return int(self._server.server_address[1])
 
+    @property
+    def busy(self) -> bool:
+        """Whether any association is open."""
+        return self._ae is not None and bool(self._ae.active_associations)
+
     def start(self) -> None:
         """Bind and serve in background threads.
 

@@ -18,12 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
-from pynetdicom import AE, evt
-
 from bridge.errors import ServiceError
-from bridge.ingest.scp import set_tcp_nodelay
 from bridge.service.runner import Service
+from bridge.service.scu import echo, send_files
 from bridge.settings import Settings, load_settings
 from bridge.store import StudyRecord
 
@@ -88,36 +85,15 @@ class Bridge:
         Raises:
             ServiceError: the association was rejected or aborted (the message says which).
         """
-        files = [Path(p) for p in paths]
-        ae = AE(ae_title=calling_ae)
-        for context in sorted({_context_of(f) for f in files}):
-            ae.add_requested_context(*context)
-        assoc = ae.associate(
-            "127.0.0.1", self.port, ae_title=self.ae_title, evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
-        )
-        if not assoc.is_established:
-            raise ServiceError(f"association to {self.ae_title} at port {self.port} was not established")
-        statuses = []
-        try:
-            for path in files:
-                status = assoc.send_c_store(dcmread(path))
-                statuses.append(int(status.Status) if "Status" in status else -1)
-        finally:
-            assoc.release()
-        return statuses
+        return [sent.status for sent in send_files([Path(p) for p in paths], self.port, self.ae_title, calling_ae)]
 
     def echo(self, calling_ae: str = HARNESS_AE) -> int:
-        """C-ECHO; returns the status, or -1 when no association could be made."""
-        ae = AE(ae_title=calling_ae)
-        ae.add_requested_context("1.2.840.10008.1.1")
-        assoc = ae.associate("127.0.0.1", self.port, ae_title=self.ae_title)
-        if not assoc.is_established:
-            return -1
-        try:
-            status = assoc.send_c_echo()
-            return int(status.Status) if "Status" in status else -1
-        finally:
-            assoc.release()
+        """C-ECHO; returns the status.
+
+        Raises:
+            ServiceError: the association was rejected.
+        """
+        return echo(self.port, self.ae_title, calling_ae)
 
     @property
     def inbox(self) -> Path:
@@ -173,8 +149,3 @@ class Bridge:
 
         folder = self.study_folder(study_uid)
         return [Bundle.model_validate_json(p.read_bytes()) for p in sorted(folder.glob("report-*.json"))]
-
-
-def _context_of(path: Path) -> tuple[str, str]:
-    ds = dcmread(path, stop_before_pixels=True)
-    return str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)

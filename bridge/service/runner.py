@@ -81,8 +81,9 @@ class Service:
         self._pool = _worker_pool(settings.service.workers)
         self._recover_spool(store)
         intake = Intake(self.spool, store, self.clock)
-        self.scheduler = Scheduler(settings, store, self.spool, self.quarantine, self._pool, self.owner, self.clock)
-        intake.arrived = self.scheduler.wake  # a new instance wakes the scheduler at once
+        self.scheduler = Scheduler(
+            settings, store, self.spool, self.quarantine, self._pool, self.owner, self.clock, self._receiving
+        )
         self._spawn("scheduler", self.scheduler.run)
         if settings.watch.inboxes:
             pool = self._pool
@@ -157,6 +158,9 @@ class Service:
         self.stop()
 
     # -------------------------------------------------------------------------------- state
+
+    def _receiving(self) -> bool:
+        return self.listener is not None and self.listener.busy
 
     @property
     def port(self) -> int:

@@ -23,7 +23,8 @@ from bridge.store import Identity, PendingInstance, StateStore, StudyClaim, Timi
 
 log = logging.getLogger(__name__)
 
-PARSE_BATCH = 256
+PARSE_BATCH = 1024
+PARSE_HOLD_MAX = 5.0  # seconds
 
 
 class Scheduler:
@@ -38,6 +39,7 @@ class Scheduler:
         pool: Executor,
         owner: str,
         clock: Callable[[], float] = time.time,
+        receiving: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -46,10 +48,16 @@ class Scheduler:
         self.pool = pool
         self.owner = owner
         self.clock = clock
+        self.receiving = receiving
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
         self.wake = threading.Event()
         self.studies_sealed = 0
+
+    @property
+    def _parse_hold(self) -> float:
+        """How long received instances may wait while associations are active: well inside the quiet period."""
+        return min(PARSE_HOLD_MAX, self.settings.grouping.quiet_period / 4)
 
     @property
     def building(self) -> int:
@@ -87,6 +95,10 @@ class Scheduler:
     def _parse_pending(self) -> bool:
         pending = self.store.pending_instances(PARSE_BATCH)
         if not pending:
+            return False
+        if self.receiving() and self.clock() - pending[0].received_at < self._parse_hold:
+            # While an association is sending, placing instances would compete with it for the store's write
+            # lock and this process's CPU; arrivals are timed by their receipt, so waiting costs no seal time.
             return False
         outcomes = self.pool.map(identify, [p.path for p in pending], chunksize=16)
         placed = []
