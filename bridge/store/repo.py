@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Engine, Row, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -76,6 +76,11 @@ class StateStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._postgresql = engine.dialect.name == "postgresql"
+        self._record_insert = (  # the values come as parameters: the statement and its compiled form are reused
+            self._insert(instances)
+            .on_conflict_do_nothing(index_elements=[instances.c.instance_key])
+            .returning(instances.c.instance_key)
+        )
 
     def __enter__(self) -> StateStore:
         return self
@@ -97,17 +102,16 @@ class StateStore:
     def record_instance(self, r: Receipt) -> RecordResult:
         """Record a spooled instance: NEW, DUPLICATE (same digest; nothing changes) or REPLACED (new bytes).
 
-        A replaced instance goes back to RECEIVED and keeps its study until it is parsed again.
+        A replaced instance goes back to RECEIVED and keeps its study until it is parsed again. This is on the
+        acknowledgement path of every C-STORE, so its INSERT is built once (see __init__) and only executed here.
         """
         key = uid_key(r.sop_instance_uid)
         received = {"sop_class_uid": r.sop_class_uid, "path": r.path, "size": r.size, "digest": r.digest,
                     "source": r.source, "calling_ae": r.calling_ae, "received_at": r.received_at}
         with self._write("record_instance") as conn:
             inserted = conn.execute(
-                self._insert(instances)
-                .values(instance_key=key, sop_instance_uid=r.sop_instance_uid, state=_RECEIVED, **received)
-                .on_conflict_do_nothing(index_elements=[instances.c.instance_key])
-                .returning(instances.c.instance_key)
+                self._record_insert,
+                {"instance_key": key, "sop_instance_uid": r.sop_instance_uid, "state": _RECEIVED, **received},
             ).first()
             if inserted is not None:
                 return RecordResult(RecordOutcome.NEW, None)
@@ -149,12 +153,46 @@ class StateStore:
     def mark_parsed_many(self, parsed: Sequence[tuple[str, str, Identity, Timing]], now: float) -> int:
         """mark_parsed for each (SOP Instance UID, digest, identity, timing), in one transaction.
 
-        Returns how many were placed. One commit for a whole batch keeps the write lock short while the
-        listener is recording new arrivals.
+        Returns how many were placed. The instances are updated with one executemany and each study is re-timed
+        once per batch (its earliest and latest arrival in it), so a batch of a thousand costs a few statements:
+        the write lock stays short while the listener is recording new arrivals.
         """
+        c = instances.c
+        wanted = {uid_key(uid): (uid, digest, identity, timing) for uid, digest, identity, timing in parsed}
         with self._write("mark_parsed_many") as conn:
-            return sum(self._mark_parsed(conn, uid, digest, identity, timing, now)
-                       for uid, digest, identity, timing in parsed)
+            rows = []
+            for chunk in _chunks(sorted(wanted)):
+                rows += conn.execute(
+                    select(c.instance_key, c.digest, c.state, c.study_key, c.received_at)
+                    .where(c.instance_key.in_(chunk)).with_for_update()
+                ).all()
+            placed = [row for row in rows if row.state == _RECEIVED and row.digest == wanted[row.instance_key][1]]
+            if not placed:
+                return 0
+            conn.execute(
+                update(instances).where(c.instance_key == bindparam("k")).values(
+                    state=_PARSED, study_key=bindparam("sk"), study_instance_uid=bindparam("su"),
+                    series_instance_uid=bindparam("se"), parsed_at=now),
+                [{"k": row.instance_key, "sk": uid_key(wanted[row.instance_key][2].study_instance_uid),
+                  "su": wanted[row.instance_key][2].study_instance_uid,
+                  "se": wanted[row.instance_key][2].series_instance_uid} for row in placed],
+            )
+            arrivals: dict[str, list[tuple[float, str, Timing]]] = {}
+            left: set[str] = set()
+            for row in placed:
+                _, _, identity, timing = wanted[row.instance_key]
+                study_key = uid_key(identity.study_instance_uid)
+                arrivals.setdefault(study_key, []).append((row.received_at, identity.study_instance_uid, timing))
+                if row.study_key is not None and row.study_key != study_key:
+                    left.add(row.study_key)
+            for key in sorted(set(arrivals) | left):  # a fixed lock order: no deadlock
+                if key in arrivals:
+                    times = sorted(arrivals[key], key=lambda a: a[0])
+                    for at, study_uid, timing in {id(a): a for a in (times[0], times[-1])}.values():
+                        self._arrive(conn, key, study_uid, at, timing)  # earliest, then latest (its timing wins)
+                if key in left:
+                    self._content_removed(conn, key, now)
+            return len(placed)
 
     def _mark_parsed(self, conn: Connection, sop_instance_uid: str, digest: str, identity: Identity,
                      timing: Timing, now: float) -> bool:

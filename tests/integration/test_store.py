@@ -557,3 +557,27 @@ def test_default_sqlite_url_creates_the_data_directory(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "nested" / "state.db").is_file()
     with open_store(url) as store:
         assert store.instance("1.1") is not None
+
+
+def test_mark_parsed_many_places_a_batch_and_times_each_study_once(store: StateStore) -> None:
+    for index, at in enumerate((T0, T0 + 5, T0 + 10)):
+        store.record_instance(receipt(f"1.{index}", at=at))
+    store.record_instance(receipt("2.0", at=T0 + 1))
+    store.record_instance(receipt("3.0", at=T0 + 2, digest="current"))
+    batch = [
+        ("1.0", "d1", Identity("9.1", "9.1.1"), TIMING),
+        ("1.1", "d1", Identity("9.1", "9.1.1"), TIMING),
+        ("1.2", "d1", Identity("9.1", "9.1.2"), TIMING),
+        ("2.0", "d1", Identity("9.2", "9.2.1"), Timing(quiet_period=1.0, max_age=MAX_AGE)),
+        ("3.0", "stale", Identity("9.3", "9.3.1"), TIMING),  # a newer copy replaced it: not placed
+    ]
+    assert store.mark_parsed_many(batch, now=T0 + 20) == 4
+    first, second = store.studies()
+    assert (first.study_instance_uid, first.state, first.instance_count) == ("9.1", StudyState.OPEN, 3)
+    assert (first.first_arrival, first.last_arrival, first.due_at) == (T0, T0 + 10, T0 + 10 + QUIET)
+    assert (second.study_instance_uid, second.due_at) == ("9.2", T0 + 1 + 1.0)
+    assert [i.series_instance_uid for i in store.instances_of("9.1")] == ["9.1.1", "9.1.1", "9.1.2"]
+    stale = store.instance("3.0")
+    assert stale is not None and stale.state is InstanceState.RECEIVED
+    assert store.mark_parsed_many(batch, now=T0 + 21) == 0  # already placed: nothing changes
+    assert store.studies()[0].generation == first.generation
