@@ -167,7 +167,9 @@ class ServiceSettings(BaseModel):
 
     data_dir: Path = Field(Path("var"), description="spool/, quarantine/ and the SQLite store live here")
     output_dir: Path = Field(Path("out"), description="the file sink's folder")
-    workers: int = Field(0, ge=0, description="parse/build worker processes; 0: one per core")
+    workers: int = Field(
+        0, ge=0, description="parse/build worker processes; 0: one per core but one (the listener's), at least 1"
+    )
     poll_interval: float = Field(0.5, gt=0, description="seconds between scheduler passes when idle")
     lease: float = Field(600.0, gt=0, description="seconds a node holds a study it is building")
 

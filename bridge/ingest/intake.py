@@ -23,14 +23,22 @@ class Intake:
         self.clock = clock
 
     def take(
-        self, tmp_path: Path, sop_class_uid: str, sop_instance_uid: str, source: str, calling_ae: str | None
+        self,
+        tmp_path: Path,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        source: str,
+        calling_ae: str | None,
+        known: tuple[int, str] | None = None,
     ) -> RecordResult:
         """Make ``tmp_path`` durable in the spool and record it; ``tmp_path`` is consumed.
+
+        ``known`` is the file's (size, SHA-256) when the receiver computed them while writing it.
 
         Raises:
             StoreError: nothing was recorded and no file of this call stays behind.
         """
-        spooled = self.spool.commit(tmp_path)
+        spooled = self.spool.commit(tmp_path, known)
         return self._record(spooled, sop_class_uid, sop_instance_uid, source, calling_ae)
 
     def take_copy(

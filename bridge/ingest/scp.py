@@ -1,25 +1,21 @@
 """The DICOM listener: C-ECHO and C-STORE SCP that acknowledges an instance only once it is durable.
 
-Received data sets are streamed by pynetdicom into a temporary file under the data directory
-(``STORE_RECV_CHUNKED_DATASET``), so a 500 MB instance never sits in memory; the handler checks that the
-bytes start like a data set, then hands the file to the Intake (fsync, rename, record). Parsing happens
-later, in a worker: nothing is decoded or re-encoded here.
+Received data sets are streamed by pynetdicom into a hashing temporary file under the data directory (see
+pynetdicom_tuning), so a 500 MB instance never sits in memory; the handler checks that the bytes start like
+a data set, then hands the file to the Intake (fsync, rename, record). Parsing happens later, in a worker:
+nothing is decoded or re-encoded here.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 import socket
 import ssl
 import struct
-import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pynetdicom
 from pydicom.dataset import Dataset
@@ -29,13 +25,17 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
-from pynetdicom import association as _association_module
-from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
+from bridge.ingest.pynetdicom_tuning import (
+    quiet_standard_handlers,
+    received_file_of,
+    shorten_polling,
+    stream_received_data_sets_to,
+)
 from bridge.model.common import uid_problem
 from bridge.settings import ListenerSettings
 
@@ -100,8 +100,9 @@ class Listener:
         Raises:
             ListenerError: the address cannot be bound or the TLS files cannot be loaded.
         """
-        _stream_received_data_sets_to(self.intake.spool.tmp_dir)
-        _shorten_polling(self.settings.poll_delay)
+        stream_received_data_sets_to(self.intake.spool.tmp_dir)
+        shorten_polling(self.settings.poll_delay)
+        quiet_standard_handlers()
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_associations = self.settings.max_associations
         ae.maximum_pdu_size = self.settings.max_pdu_size
@@ -188,7 +189,7 @@ class Listener:
         return context
 
     def _on_connection(self, event: evt.Event) -> None:
-        event.assoc.dul._run_loop_delay = self.settings.poll_delay  # see _shorten_polling
+        event.assoc.dul._run_loop_delay = self.settings.poll_delay  # see pynetdicom_tuning
 
     def _on_requested(self, event: evt.Event) -> None:
         """Refuse an association from an unknown calling AE, a wrong host or to another called AE."""
@@ -250,7 +251,9 @@ class Listener:
             )
             return _status(STATUS_CANNOT_UNDERSTAND, problem)
         try:
-            self.intake.take(path, sop_class, sop_instance, str(peer), peer.ae_title)
+            received = received_file_of(request)
+            known = (received.size, received.hexdigest()) if received is not None else None
+            self.intake.take(path, sop_class, sop_instance, str(peer), peer.ae_title, known)
         except StoreError as exc:
             log.error(
                 "cannot store instance %s from %s: %s",
@@ -334,35 +337,6 @@ def _meta_transfer_syntax(meta: bytes) -> str:
         return ImplicitVRLittleEndian
     length = struct.unpack("<H", meta[marker + 6 : marker + 8])[0]
     return meta[marker + 8 : marker + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
-
-
-class _PollClock:
-    """The ``time`` module as pynetdicom.association sees it, with sleeps capped at ``delay``."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(min(seconds, self.delay))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def _shorten_polling(delay: float) -> None:
-    """pynetdicom's association loop sleeps 1 ms before every look at its queue, and the DUL loop 1 ms when
-    idle: about 2 ms of waiting in every C-STORE, more than the bridge's own work. Cap both at ``delay``
-    (process-wide for the association loop; per connection for the DUL, see _on_connection)."""
-    _association_module.time = _PollClock(delay)  # type: ignore[attr-defined]
-
-
-def _stream_received_data_sets_to(folder: Path) -> None:
-    """Make pynetdicom stream C-STORE data sets to files in ``folder`` (same file system as the spool, so the
-    Intake renames instead of copying). Both switches are process-wide in pynetdicom."""
-    _config.STORE_RECV_CHUNKED_DATASET = True
-    _dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
-        tempfile.NamedTemporaryFile, dir=folder, prefix="rx-"
-    )
 
 
 __all__ = ["Listener", "ListenerError", "Peer", "check_data_set_start", "set_tcp_nodelay"]

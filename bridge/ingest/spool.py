@@ -71,15 +71,16 @@ class Spool:
             raise StoreError(f"spool {self.tmp_dir}: {exc.strerror or exc}") from exc
         return fd, Path(name)
 
-    def commit(self, tmp_path: Path) -> Spooled:
+    def commit(self, tmp_path: Path, known: tuple[int, str] | None = None) -> Spooled:
         """Make the complete file at ``tmp_path`` durable in the spool: hash and fsync it, rename it into place,
-        fsync the folder. ``tmp_path`` is gone afterwards, whatever happens.
+        fsync the folder. ``tmp_path`` is gone afterwards, whatever happens. ``known`` (size, SHA-256) spares
+        reading the file again when whoever wrote it hashed it on the way.
 
         Raises:
             StoreError: the file could not be made durable (disk full, I/O error, no permission).
         """
         try:
-            size, digest = _hash_and_sync(tmp_path)
+            size, digest = _sync(tmp_path, known) if known is not None else _hash_and_sync(tmp_path)
             final = self.path_for(digest)
             try:
                 os.replace(tmp_path, final)
@@ -141,6 +142,17 @@ class Spool:
             os.fsync(out.fileno())
         os.replace(local, final)
         _discard(tmp_path)
+
+
+def _sync(path: Path, known: tuple[int, str]) -> tuple[int, str]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if os.fstat(fd).st_size != known[0]:
+            raise OSError(errno.EIO, f"{path.name} holds {os.fstat(fd).st_size} bytes, {known[0]} were written")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return known
 
 
 def _hash_and_sync(path: Path, sync: bool = True) -> tuple[int, str]:

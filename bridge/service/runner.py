@@ -226,7 +226,7 @@ class Service:
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes, all forked at once by the first submit, before the service starts any thread
     (forking a threaded process can copy a held lock); a fork server would re-import a harness's __main__."""
-    count = workers or os.cpu_count() or 1
+    count = workers or max(1, (os.cpu_count() or 1) - 1)
     pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
     for future in [pool.submit(warm_up) for _ in range(count)]:
         future.result()

@@ -1,0 +1,91 @@
+"""How the listener adjusts pynetdicom's receive path; each change is process-wide in pynetdicom.
+
+1. ``STORE_RECV_CHUNKED_DATASET``: C-STORE data sets are written to a file as their fragments arrive,
+   never assembled in memory (a 500 MB instance costs no 500 MB).
+2. That file is created in the data directory's tmp/ (same file system as the spool: committing it is a
+   rename) and hashes what is written to it, so the SHA-256 is ready when the last fragment lands: the
+   acknowledgement path does not read the file again.
+3. pynetdicom's association loop sleeps 1 ms before every look at its queue, and its DUL loop 1 ms when
+   idle: about 2 ms of waiting in every C-STORE. The sleeps are capped at ``listener.poll_delay``.
+4. pynetdicom's standard event handlers describe every PDU and DIMSE message for its log; unless its
+   logger is at DEBUG (``-vv``) they are not bound (``LOG_HANDLER_LEVEL = "none"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from pynetdicom import _config
+from pynetdicom import association as _association_module
+from pynetdicom import dimse_messages as _dimse_messages
+
+
+class ReceivedFile:
+    """A temporary file that keeps the SHA-256 and size of everything written to it."""
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.NamedTemporaryFile(delete=False, mode="wb", suffix=".part", prefix="rx-", dir=folder)
+        self.name = self._file.name
+        self.file = self._file.file  # pynetdicom calls .file.flush() after each fragment
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._sha256.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()
+
+    def __getattr__(self, name: str) -> Any:  # tell(), seek() etc. as pydicom's writer may use them
+        return getattr(self._file, name)
+
+
+def received_file_of(request: object) -> ReceivedFile | None:
+    """The ReceivedFile pynetdicom streamed a C-STORE request's data set into, if it is one."""
+    handle = getattr(request, "_dataset_file", None)
+    return handle if isinstance(handle, ReceivedFile) else None
+
+
+def stream_received_data_sets_to(folder: Path) -> None:
+    """Changes 1 and 2: stream C-STORE data sets into hashing files in ``folder``."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+
+    def factory(*_args: Any, **_kwargs: Any) -> IO[bytes]:
+        return ReceivedFile(folder)  # type: ignore[return-value]
+
+    _dimse_messages.NamedTemporaryFile = functools.update_wrapper(factory, tempfile.NamedTemporaryFile)  # type: ignore[attr-defined]
+
+
+class _PollClock:
+    """The ``time`` module as pynetdicom.association sees it, with sleeps capped at ``delay``."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, self.delay))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def quiet_standard_handlers() -> None:
+    """Change 4."""
+    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+        _config.LOG_HANDLER_LEVEL = "none"
+
+
+def shorten_polling(delay: float) -> None:
+    """Change 3 for the association loop; the DUL loop's delay is set per connection (``dul._run_loop_delay``)."""
+    _association_module.time = _PollClock(delay)  # type: ignore[attr-defined]
