@@ -250,3 +250,34 @@ def test_header_values_never_choose_a_path(tmp_path: Path) -> None:
         assert written and all(p.resolve().is_relative_to(root) for p in written)
         assert not (tmp_path / "escape").exists()
         assert bridge.study_folder("../../escape").parent == bridge.output_dir
+
+
+def test_quiet_period_per_calling_ae(tmp_path: Path) -> None:
+    grouping = {"quiet_period": 600.0, "quiet_period_by_ae": {"FAST": 0.3}}
+    with Bridge.running(tmp_path, grouping=grouping) as bridge:
+        other_study = tmp_path / "other.dcm"
+        write_dataset(ct_dataset(), other_study)
+        assert bridge.send([other_study], calling_ae="SLOW") == [0x0000]
+        assert bridge.send(SERIES_1, calling_ae="FAST") == [0x0000] * 10
+        wait_for(lambda: any(s.state is StudyState.SEALED for s in bridge.studies()))
+        states = {s.study_instance_uid: s.state for s in bridge.studies()}
+        assert states[STUDY_UID] is StudyState.SEALED
+        slow_uid = str(dcmread(other_study, stop_before_pixels=True).StudyInstanceUID)
+        assert states[slow_uid] is StudyState.OPEN  # 600 s from its arrival: still waiting
+        slow = next(s for s in bridge.studies() if s.study_instance_uid == slow_uid)
+        assert slow.due_at is not None and slow.due_at - slow.last_arrival == 600.0
+
+
+def test_associations_beyond_the_limit_are_refused_as_local_limit_exceeded(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path, listener={"max_associations": 1}) as bridge:
+        first = associate(bridge, "HARNESS")
+        assert first.is_established
+        second = associate(bridge, "HARNESS")
+        assert second.is_rejected
+        rejection = second.acceptor.primitive
+        assert (rejection.result, rejection.result_source, rejection.diagnostic) == (0x02, 0x03, 0x02)
+        first.release()
+        wait_for(lambda: not bridge.service.listener or not bridge.service.listener.busy)
+        third = associate(bridge, "HARNESS")
+        assert third.is_established
+        third.release()
