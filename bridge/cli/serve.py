@@ -29,7 +29,19 @@ def serve_command(
     except (ServiceError, StoreError) as exc:
         console_err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(EXIT_SERVICE) from exc
+    _skip_value_validation()
     listener = settings.listener
     where = f"{listener.ae_title}@{listener.bind_address}:{service.port}" if service.listener else "no listener"
     console_err.print(f"dicom-bridge serving ({where}); output in {service.output_dir}; Ctrl-C to stop")
     service.run_until_signalled()
+
+
+def _skip_value_validation() -> None:
+    """In the service's own process pydicom only encodes and decodes DIMSE command sets (data sets are moved as
+    bytes); checking each value's VR there costs several percent of every C-STORE. The worker processes,
+    already forked, keep pydicom's defaults, so what they read still turns invalid values into findings.
+    Process-wide, hence here and not in the in-process harness, whose host process may read DICOM itself."""
+    from pydicom import config
+
+    config.settings.reading_validation_mode = config.IGNORE
+    config.settings.writing_validation_mode = config.IGNORE
