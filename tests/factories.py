@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 _counter = itertools.count(1)
@@ -56,3 +58,14 @@ def write_with_charset(ds: Dataset, path: Path, charset: str) -> Path:
     write_dataset(ds, path)
     path.write_bytes(path.read_bytes().replace(b"ISO_IR 192", charset.encode("ascii"), 1))
     return path
+
+
+def part10_bytes(transfer_syntax: str, data_set: bytes, sop_instance_uid: str = "2.25.1") -> bytes:
+    """Preamble, 'DICM' and File Meta Information (CT Image Storage) followed by ``data_set`` as given."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, sop_instance_uid
+    meta.TransferSyntaxUID = transfer_syntax
+    buffer = io.BytesIO()
+    buffer.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(buffer, meta)
+    return buffer.getvalue() + data_set

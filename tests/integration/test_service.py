@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import time
 import warnings
@@ -11,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import CTImageStorage, Verification
@@ -21,7 +18,7 @@ from bridge.ingest.scp import set_tcp_nodelay
 from bridge.service.harness import Bridge
 from bridge.store import StudyState
 from tests.conftest import SAMPLE_DICOM
-from tests.factories import ct_dataset, write_dataset
+from tests.factories import ct_dataset, part10_bytes, write_dataset
 
 SERIES_1 = sorted((SAMPLE_DICOM / "ct-chest" / "series-1").glob("*.dcm"))
 REST = sorted(p for p in (SAMPLE_DICOM / "ct-chest").rglob("*.dcm") if p not in SERIES_1)
@@ -135,13 +132,7 @@ def test_refused_associations_get_the_proper_reason(
 
 def garbage_file(path: Path) -> Path:
     """Valid File Meta Information followed by bytes that are no data set (a tag group of FFFE)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, "2.25.42"
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    buffer.write(b"\0" * 128 + b"DICM")
-    write_file_meta_info(buffer, meta)
-    path.write_bytes(buffer.getvalue() + b"\xfe\xff\x00\xe0garbage!" * 4)
+    path.write_bytes(part10_bytes(ExplicitVRLittleEndian, b"\xfe\xff\x00\xe0garbage!" * 4, "2.25.42"))
     return path
 
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import (
-    CTImageStorage,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -22,6 +18,7 @@ from bridge.ingest.quarantine import Quarantine, safe_file_name
 from bridge.ingest.scp import check_data_set_start
 from bridge.ingest.spool import Spool
 from bridge.model.common import uid_problem
+from tests.factories import part10_bytes
 
 
 def temporary(spool: Spool, data: bytes) -> Path:
@@ -123,16 +120,6 @@ def test_uid_problem(value: str, problem: str | None) -> None:
     assert uid_problem(value) == problem
 
 
-def part10(transfer_syntax: str, data_set: bytes) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, "2.25.1"
-    meta.TransferSyntaxUID = transfer_syntax
-    buffer = io.BytesIO()
-    buffer.write(b"\0" * 128 + b"DICM")
-    write_file_meta_info(buffer, meta)
-    return buffer.getvalue() + data_set
-
-
 PATIENT_NAME_EXPLICIT = b"\x10\x00\x10\x00PN\x04\x00Doe^"
 PATIENT_NAME_IMPLICIT = b"\x10\x00\x10\x00\x04\x00\x00\x00Doe^"
 PATIENT_NAME_BIG = b"\x00\x10\x00\x10PN\x00\x04Doe^"
@@ -154,7 +141,7 @@ PATIENT_NAME_BIG = b"\x00\x10\x00\x10PN\x00\x04Doe^"
 )
 def test_check_data_set_start(tmp_path: Path, transfer_syntax: str, data_set: bytes, problem: str | None) -> None:
     path = tmp_path / "rx.dcm"
-    path.write_bytes(part10(transfer_syntax, data_set))
+    path.write_bytes(part10_bytes(transfer_syntax, data_set))
     found = check_data_set_start(path)
     if problem is None:
         assert found is None
