@@ -16,6 +16,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pynetdicom
 from pydicom.dataset import Dataset
@@ -186,7 +187,7 @@ class Listener:
                 context.verify_mode = ssl.CERT_NONE
         except (OSError, ssl.SSLError) as exc:
             raise ListenerError(f"listener.tls: cannot load certificate/key/CA: {exc}") from exc
-        return context
+        return _HandshakeInConnectionThread(context)  # type: ignore[return-value]
 
     def _on_connection(self, event: evt.Event) -> None:
         event.assoc.dul._run_loop_delay = self.settings.poll_delay  # see pynetdicom_tuning
@@ -266,6 +267,24 @@ class Listener:
         with self._count_lock:
             self.received += 1
         return STATUS_SUCCESS
+
+
+class _HandshakeInConnectionThread:
+    """An SSLContext whose server sockets do their TLS handshake on first read, in the connection's own thread.
+
+    pynetdicom wraps each accepted socket in its accept loop; a handshake there would let one client that
+    connects and stays silent hold up every other connection. Deferred, it runs under the association's
+    timeouts like any other read.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool = True, **_: Any) -> ssl.SSLSocket:
+        return self._context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def set_tcp_nodelay(event: evt.Event) -> None:

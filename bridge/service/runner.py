@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -227,7 +228,27 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes, all forked at once by the first submit, before the service starts any thread
     (forking a threaded process can copy a held lock); a fork server would re-import a harness's __main__."""
     count = workers or max(1, (os.cpu_count() or 1) - 1)
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_end_with_parent,
+        initargs=(os.getpid(),),
+    )
     for future in [pool.submit(warm_up) for _ in range(count)]:
         future.result()
     return pool
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Worker initializer: ask Linux to send SIGTERM when the service dies, even by SIGKILL, so that no worker
+    outlives it (the pool's own shutdown only runs when the service stops gracefully)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: graceful stops still end the workers
+        return
+    if os.getppid() != parent_pid:  # the service died before the request took effect
+        os._exit(0)
