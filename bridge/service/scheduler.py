@@ -24,7 +24,7 @@ from bridge.store import Identity, PendingInstance, StateStore, StudyClaim, Timi
 log = logging.getLogger(__name__)
 
 PARSE_BATCH = 1024
-PARSE_HOLD_MAX = 5.0  # seconds
+PARSE_HOLD_MAX = 10.0  # seconds
 
 
 class Scheduler:
@@ -56,8 +56,9 @@ class Scheduler:
 
     @property
     def _parse_hold(self) -> float:
-        """How long received instances may wait while associations are active: well inside the quiet period."""
-        return min(PARSE_HOLD_MAX, self.settings.grouping.quiet_period / 4)
+        """How long received instances may wait while associations are active: half the quiet period, so that
+        placing them never delays a seal, at most PARSE_HOLD_MAX."""
+        return min(PARSE_HOLD_MAX, self.settings.grouping.quiet_period / 2)
 
     @property
     def building(self) -> int:
