@@ -26,7 +26,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import Verification, register_uid, uid_to_service_class
 from pynetdicom.transport import ThreadedAssociationServer
 
 from bridge.errors import ServiceError, StoreError
@@ -117,6 +118,7 @@ class Listener:
         for context in pynetdicom.AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, transfer_syntaxes)
         for uid in self.settings.extra_sop_classes:
+            _register_storage_class(uid)
             ae.add_supported_context(uid, transfer_syntaxes)
         _config.UNRESTRICTED_STORAGE_SERVICE = self.settings.accept_unknown_sop_classes
         handlers = [
@@ -300,6 +302,12 @@ def _status(code: int, comment: str) -> Dataset:
     status.Status = code
     status.ErrorComment = comment[:64]  # LO, PS3.7 C.4.2.1.2
     return status
+
+
+def _register_storage_class(uid: str) -> None:
+    """Tell pynetdicom that a private SOP class is a storage class (it would otherwise have no service for it)."""
+    if uid_to_service_class(uid) is not StorageServiceClass:
+        register_uid(uid, f"PrivateStorage_{uid.replace('.', '_')}", StorageServiceClass)
 
 
 def _uid_problems(sop_class: str, sop_instance: str) -> str | None:

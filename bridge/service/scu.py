@@ -41,24 +41,25 @@ def send_files(
     progress: Callable[[int], None] | None = None,
     connect_timeout: float = 0.0,
 ) -> list[Sent]:
-    """C-STORE every file over one association (per 128 SOP Class/Transfer Syntax pairs).
+    """C-STORE every file over one association (per 128 SOP Class/Transfer Syntax pairs); one Sent per path, in
+    the order given.
 
-    Files that are not DICOM get status -1 with the reason, and are not sent. ``connect_timeout`` retries a
-    refused connection that long (a listener still starting).
+    Files that are not DICOM, or whose SOP Class the peer does not accept, get status -1 with the reason.
+    ``connect_timeout`` retries a refused connection that long (a listener still starting).
 
     Raises:
         ServiceError: no association could be made, or it was rejected or aborted.
     """
-    results: list[Sent] = []
-    contexts: dict[tuple[str, str], list[Path]] = {}
-    for path in paths:
+    results: dict[int, Sent] = {}
+    contexts: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    for index, path in enumerate(paths):
         try:
             meta = read_file_meta_info(path)
             key = (str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID))
         except (InvalidDicomError, AttributeError, OSError) as exc:
-            results.append(Sent(path, -1, f"not sent: {exc}"))
+            results[index] = Sent(path, -1, f"not sent: {exc}")
             continue
-        contexts.setdefault(key, []).append(path)
+        contexts.setdefault(key, []).append((index, path))
     keys = sorted(contexts)
     for start in range(0, len(keys), MAX_CONTEXTS):
         batch = keys[start : start + MAX_CONTEXTS]
@@ -66,20 +67,25 @@ def send_files(
         for sop_class, transfer_syntax in batch:
             ae.add_requested_context(sop_class, transfer_syntax)
         assoc = _associate(ae, host, port, called_ae, connect_timeout)
+        accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
         try:
             for key in batch:
-                for path in contexts[key]:
+                if key not in accepted:  # the peer refused this SOP class / transfer syntax pair
+                    why = f"not sent: {called_ae} accepted no presentation context for SOP class {key[0]} in {key[1]}"
+                    results.update((index, Sent(path, -1, why)) for index, path in contexts[key])
+                    continue
+                for index, path in contexts[key]:
                     status = assoc.send_c_store(dcmread(path))
                     if not assoc.is_established:
                         raise ServiceError(f"association to {called_ae} at {host}:{port} was aborted at {path}")
                     comment = str(status.ErrorComment) if "ErrorComment" in status else None
-                    results.append(Sent(path, int(status.get("Status", -1)), comment))
+                    results[index] = Sent(path, int(status.get("Status", -1)), comment)
                     if progress is not None:
                         progress(len(results))
         finally:
             if assoc.is_established:
                 assoc.release()
-    return results
+    return [results[index] for index in sorted(results)]
 
 
 def echo(port: int, called_ae: str, calling_ae: str = "DICOM_BRIDGE_SCU", host: str = "127.0.0.1") -> int:

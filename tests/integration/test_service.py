@@ -16,6 +16,7 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 
 from bridge.ingest.scp import set_tcp_nodelay
 from bridge.service.harness import Bridge
+from bridge.service.scu import send_files
 from bridge.store import StudyState
 from tests.conftest import SAMPLE_DICOM
 from tests.factories import ct_dataset, part10_bytes, write_dataset
@@ -272,3 +273,29 @@ def test_associations_beyond_the_limit_are_refused_as_local_limit_exceeded(tmp_p
         third = associate(bridge, "HARNESS")
         assert third.is_established
         third.release()
+
+
+PRIVATE_SOP_CLASS = "1.2.826.0.1.3680043.10.1234.1.1"  # a private storage SOP class
+
+
+def private_instance(tmp_path: Path) -> Path:
+    ds = ct_dataset(SOPClassUID=PRIVATE_SOP_CLASS)
+    return write_dataset(ds, tmp_path / "private.dcm")
+
+
+def test_private_sop_classes_only_by_configuration(tmp_path: Path) -> None:
+    path = private_instance(tmp_path)
+    with Bridge.running(tmp_path / "default") as bridge:
+        standard, private = send_files([SERIES_1[0], path], bridge.port, bridge.ae_title)
+        assert standard.status == 0x0000
+        assert private.status == -1
+        assert private.comment is not None and PRIVATE_SOP_CLASS in private.comment
+        bridge.wait_idle()
+        assert [s.study_instance_uid for s in bridge.studies()] == [STUDY_UID]
+    with Bridge.running(tmp_path / "extra", listener={"extra_sop_classes": [PRIVATE_SOP_CLASS]}) as bridge:
+        assert bridge.send([path]) == [0x0000]
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert bridge.service.store is not None
+        [instance] = bridge.service.store.instances_of(study.study_instance_uid)
+        assert instance.sop_class_uid == PRIVATE_SOP_CLASS
