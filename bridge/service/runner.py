@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -47,7 +48,6 @@ class Service:
         self.listener: Listener | None = None
         self.watch: FolderWatch | None = None
         self.scheduler: Scheduler | None = None
-        self._pool: ProcessPoolExecutor | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -79,18 +79,24 @@ class Service:
         released = store.release_expired_leases(float("inf") if settings.store.url is None else self.clock())
         if released:
             log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
-        self._pool = _worker_pool(settings.service.workers)
+        pool = _worker_pool(settings.service.workers, "fork")
         self._recover_spool(store)
         intake = Intake(self.spool, store, self.clock)
         self.scheduler = Scheduler(
-            settings, store, self.spool, self.quarantine, self._pool, self.owner, self.clock, self._receiving
+            settings,
+            store,
+            self.spool,
+            self.quarantine,
+            pool,
+            self.owner,
+            self.clock,
+            self._receiving,
+            # A replacement is started while threads run, so from a fork server rather than by forking them.
+            new_pool=lambda: _worker_pool(settings.service.workers, "forkserver"),
         )
         self._spawn("scheduler", self.scheduler.run)
         if settings.watch.inboxes:
-            pool = self._pool
-            self.watch = FolderWatch(
-                settings.watch, intake, self.quarantine, lambda path: pool.submit(identify, str(path)).result()
-            )
+            self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify)
             self._spawn("watch", self.watch.run)
         if settings.listener.enabled:
             self.listener = Listener(settings.listener, intake)
@@ -124,9 +130,8 @@ class Service:
                 self.scheduler.drain(timeout=grace)
             except StoreError as exc:
                 log.error("cannot record running builds at shutdown: %s", exc)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self.scheduler is not None:
+            self.scheduler.pool.shutdown(wait=True, cancel_futures=True)
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -159,6 +164,18 @@ class Service:
         self.stop()
 
     # -------------------------------------------------------------------------------- state
+
+    def _identify(self, path: Path) -> InstanceIdentity | str:
+        """The folder watch's identity read, in a worker process.
+
+        Raises:
+            StoreError: no worker can take it right now (the scheduler is replacing a dead one); the watch retries.
+        """
+        assert self.scheduler is not None
+        try:
+            return self.scheduler.pool.submit(identify, str(path)).result()
+        except BrokenProcessPool as exc:
+            raise StoreError("worker processes unavailable; the file is taken at the next scan") from exc
 
     def _receiving(self) -> bool:
         return self.listener is not None and self.listener.busy
@@ -224,15 +241,17 @@ class Service:
             )
 
 
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes, all forked at once by the first submit, before the service starts any thread
-    (forking a threaded process can copy a held lock); a fork server would re-import a harness's __main__."""
+def _worker_pool(workers: int, start_method: str) -> ProcessPoolExecutor:
+    """Worker processes, warmed up. At start-up they are forked, all at once by the first submit, before the
+    service starts any thread (forking a threaded process can copy a held lock; a fork server would re-import
+    a harness's __main__); a replacement pool comes from a fork server."""
     count = workers or max(1, (os.cpu_count() or 1) - 1)
     pool = ProcessPoolExecutor(
         max_workers=count,
-        mp_context=multiprocessing.get_context("fork"),
+        mp_context=multiprocessing.get_context(start_method),
         initializer=_end_with_parent,
-        initargs=(os.getpid(),),
+        # A fork server's children have the fork server as parent; it ends when the service does.
+        initargs=(os.getpid() if start_method == "fork" else None,),
     )
     for future in [pool.submit(warm_up) for _ in range(count)]:
         future.result()
@@ -242,7 +261,7 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _end_with_parent(parent_pid: int) -> None:
+def _end_with_parent(parent_pid: int | None) -> None:
     """Worker initializer: ask Linux to send SIGTERM when the service dies, even by SIGKILL, so that no worker
     outlives it (the pool's own shutdown only runs when the service stops gracefully)."""
     try:
@@ -250,5 +269,5 @@ def _end_with_parent(parent_pid: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: graceful stops still end the workers
         return
-    if os.getppid() != parent_pid:  # the service died before the request took effect
+    if parent_pid is not None and os.getppid() != parent_pid:  # the service died before the request took effect
         os._exit(0)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from bridge.errors import StoreError
@@ -40,6 +41,7 @@ class Scheduler:
         owner: str,
         clock: Callable[[], float] = time.time,
         receiving: Callable[[], bool] = lambda: False,
+        new_pool: Callable[[], Executor] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -49,6 +51,7 @@ class Scheduler:
         self.owner = owner
         self.clock = clock
         self.receiving = receiving
+        self.new_pool = new_pool
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
         self.wake = threading.Event()
@@ -80,6 +83,8 @@ class Scheduler:
 
     def step(self) -> bool:
         """One pass; returns whether there was anything to do."""
+        if getattr(self.pool, "_broken", False) and not self._builds:  # a worker died while nothing was running
+            self._replace_pool()
         busy = self._finish_builds()
         busy = self._parse_pending() or busy
         busy = self._start_builds() or busy
@@ -101,7 +106,11 @@ class Scheduler:
             # While an association is sending, placing instances would compete with it for the store's write
             # lock and this process's CPU; arrivals are timed by their receipt, so waiting costs no seal time.
             return False
-        outcomes = self.pool.map(identify, [p.path for p in pending], chunksize=16)
+        try:
+            outcomes = list(self.pool.map(identify, [p.path for p in pending], chunksize=16))
+        except BrokenProcessPool:
+            self._replace_pool()
+            return True  # the instances are still RECEIVED: the next pass places them
         placed = []
         for instance, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, InstanceIdentity):
@@ -178,14 +187,27 @@ class Scheduler:
                 future.add_done_callback(lambda _f: done_event.set())
             done_event.wait(wait)
         done = [f for f in self._builds if f.done()]
+        broken = False
         for future in done:
             claim = self._builds.pop(future)
             try:
                 result = future.result()
-            except Exception as exc:  # the worker process died (killed, out of memory)
-                result = BuildResult(claim.study_instance_uid, claim.revision, None, (), 0, 0, (), repr(exc))
+            except BrokenProcessPool:  # the worker died (killed, out of memory): retried after retry_after
+                error = "a worker process died while building this study"
+                result = BuildResult(claim.study_instance_uid, claim.revision, None, (), 0, 0, (), error)
+                broken = True
             self._record_build(claim, result)
+        if broken:
+            self._replace_pool()
         return bool(done)
+
+    def _replace_pool(self) -> None:
+        """A worker process died, which breaks the whole pool: start a new one so the service goes on."""
+        log.error("a worker process died; starting new workers", extra={"event": "workers.restarted"})
+        if self.new_pool is None:
+            raise BrokenProcessPool("a worker process died and no new pool can be made")
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self.new_pool()
 
     def _record_build(self, claim: StudyClaim, result: BuildResult) -> None:
         uid = claim.study_instance_uid

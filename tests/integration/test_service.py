@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -299,3 +301,18 @@ def test_private_sop_classes_only_by_configuration(tmp_path: Path) -> None:
         assert bridge.service.store is not None
         [instance] = bridge.service.store.instances_of(study.study_instance_uid)
         assert instance.sop_class_uid == PRIVATE_SOP_CLASS
+
+
+def test_a_killed_worker_is_replaced_and_the_service_goes_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with Bridge.running(tmp_path) as bridge:
+        scheduler = bridge.service.scheduler
+        assert scheduler is not None
+        old_pool = scheduler.pool
+        for process in list(old_pool._processes.values()):  # type: ignore[attr-defined]
+            os.kill(process.pid, signal.SIGKILL)
+        wait_for(lambda: scheduler.pool is not old_pool)
+        assert "workers.restarted" in [getattr(r, "event", None) for r in caplog.records]
+        assert bridge.send(SERIES_1) == [0x0000] * 10
+        bridge.wait_idle()
+        [study] = bridge.studies()
+        assert (study.state, study.instance_count) == (StudyState.SEALED, 10)
