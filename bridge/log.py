@@ -41,6 +41,7 @@ EVENTS = {
     "study.sealed": "a study revision was built and written",
     "scheduler.failed": "a scheduler pass failed (store unavailable); it is retried",
     "store.lease_released": "expired build leases were released",
+    "workers.restarted": "a worker process died; new workers were started and its study will be retried",
 }
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
