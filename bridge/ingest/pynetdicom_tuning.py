@@ -6,7 +6,9 @@
    rename) and hashes what is written to it, so the SHA-256 is ready when the last fragment lands: the
    acknowledgement path does not read the file again.
 3. pynetdicom's association loop sleeps 1 ms before every look at its queue, and its DUL loop 1 ms when
-   idle: about 2 ms of waiting in every C-STORE. The sleeps are capped at ``listener.poll_delay``.
+   idle: about 2 ms of waiting in every C-STORE. The association loop now waits on its queue (woken by the
+   message), the DUL loop on its socket (woken by the peer's bytes), each at most ``listener.poll_delay``
+   for what they cannot wait on.
    Large files also start their writeback every 128 KB (``sync_file_range``), so the fsync that precedes
    the acknowledgement has little left to write.
 4. pynetdicom's standard event handlers describe every PDU and DIMSE message for its log; unless its
@@ -19,7 +21,10 @@ import ctypes
 import functools
 import hashlib
 import logging
+import queue
+import select
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +33,7 @@ from typing import IO, Any
 from pynetdicom import _config
 from pynetdicom import association as _association_module
 from pynetdicom import dimse_messages as _dimse_messages
+from pynetdicom import dul as _dul_module
 
 
 class ReceivedFile:
@@ -103,17 +109,54 @@ def stream_received_data_sets_to(folder: Path) -> None:
     _dimse_messages.NamedTemporaryFile = functools.update_wrapper(factory, tempfile.NamedTemporaryFile)  # type: ignore[attr-defined]
 
 
-class _PollClock:
-    """The ``time`` module as pynetdicom.association sees it, with sleeps capped at ``delay``."""
+class _ReactorClock:
+    """The ``time`` module as pynetdicom.association sees it.
+
+    In an association's own thread (its reactor loop) a sleep waits on the association's DIMSE message queue
+    instead: a complete message wakes it at once, and release/abort requests are still looked at every
+    ``seconds``. Elsewhere (a requestor waiting for a response) sleeps are capped at ``delay``.
+    """
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(min(seconds, self.delay))
+        messages = getattr(getattr(threading.current_thread(), "dimse", None), "msg_queue", None)
+        if not isinstance(messages, queue.Queue) or seconds > _REACTOR_SLEEP:
+            time.sleep(min(seconds, self.delay))
+            return
+        with messages.not_empty:
+            if not messages.queue:  # the deque itself: qsize() would take the lock held here
+                messages.not_empty.wait(seconds)  # Queue.put() notifies not_empty
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
+
+
+class _DulClock:
+    """The ``time`` module as pynetdicom.dul sees it: in a DUL thread, an idle sleep ends as soon as the peer's
+    next bytes arrive (select on the socket), and lasts at most ``delay`` so that replies queued by the
+    association are sent promptly."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def sleep(self, seconds: float) -> None:
+        wait = min(seconds, self.delay)
+        sock = getattr(getattr(threading.current_thread(), "socket", None), "socket", None)
+        if sock is None:
+            time.sleep(wait)
+            return
+        try:
+            select.select([sock], [], [], wait)
+        except (OSError, ValueError):  # closed meanwhile: the DUL loop notices on its own
+            time.sleep(wait)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+_REACTOR_SLEEP = 0.001  # pynetdicom's association loop: time.sleep(0.001) before each look at its queue
 
 
 def quiet_standard_handlers() -> None:
@@ -123,5 +166,7 @@ def quiet_standard_handlers() -> None:
 
 
 def shorten_polling(delay: float) -> None:
-    """Change 3 for the association loop; the DUL loop's delay is set per connection (``dul._run_loop_delay``)."""
-    _association_module.time = _PollClock(delay)  # type: ignore[attr-defined]
+    """Change 3: the association loop waits on its message queue, the DUL loop on its socket (see the clocks);
+    the DUL's own idle delay is also set per connection (``dul._run_loop_delay``)."""
+    _association_module.time = _ReactorClock(delay)  # type: ignore[attr-defined]
+    _dul_module.time = _DulClock(delay)  # type: ignore[attr-defined]
