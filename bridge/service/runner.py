@@ -75,11 +75,17 @@ class Service:
         removed = self.spool.prepare()
         if removed:
             log.info("removed %d partial files of an interrupted run", removed, extra={"event": "spool.cleaned"})
-        self.store = store = open_store(settings.store.url or default_sqlite_url(self.data_dir))
+        # Workers are forked before the store is opened: a child must not inherit its parent's connections.
+        pool = _worker_pool(settings.service.workers, "fork")
+        store_url = settings.store.url or default_sqlite_url(self.data_dir)
+        try:
+            self.store = store = open_store(store_url)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         released = store.release_expired_leases(float("inf") if settings.store.url is None else self.clock())
         if released:
             log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
-        pool = _worker_pool(settings.service.workers, "fork")
         self._recover_spool(store)
         intake = Intake(self.spool, store, self.clock)
         self.scheduler = Scheduler(
@@ -93,6 +99,7 @@ class Service:
             self._receiving,
             # A replacement is started while threads run, so from a fork server rather than by forking them.
             new_pool=lambda: _worker_pool(settings.service.workers, "forkserver"),
+            store_url=store_url,
         )
         self._spawn("scheduler", self.scheduler.run)
         if settings.watch.inboxes:

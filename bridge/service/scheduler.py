@@ -17,10 +17,10 @@ from pathlib import Path
 from bridge.errors import StoreError
 from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
-from bridge.model import InstanceIdentity
-from bridge.service.work import BuildJob, BuildResult, build, identify
+from bridge.service.placement import PlaceJob, place_pending, reject
+from bridge.service.work import BuildJob, BuildResult, build
 from bridge.settings import Settings
-from bridge.store import Identity, PendingInstance, StateStore, StudyClaim, Timing
+from bridge.store import StateStore, StudyClaim
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         receiving: Callable[[], bool] = lambda: False,
         new_pool: Callable[[], Executor] | None = None,
+        store_url: str = "",
     ) -> None:
         self.settings = settings
         self.store = store
@@ -52,6 +53,8 @@ class Scheduler:
         self.clock = clock
         self.receiving = receiving
         self.new_pool = new_pool
+        self.store_url = store_url
+        self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
         self.wake = threading.Event()
@@ -65,7 +68,8 @@ class Scheduler:
 
     @property
     def building(self) -> int:
-        return len(self._builds)
+        """Builds and placements handed to workers and not yet recorded."""
+        return len(self._builds) + (self._placing is not None)
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set; a failing pass is logged and retried, never fatal."""
@@ -95,63 +99,39 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         while self._builds and time.monotonic() < deadline:
             self._finish_builds(wait=min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._placing is not None:  # a batch being placed records itself; let it finish
+            try:
+                self._placing.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # it stays RECEIVED in the store and is placed after the next start
+                log.warning("placement of received instances interrupted at shutdown: %s", exc)
 
     # ------------------------------------------------------------------------------------- parsing
 
     def _parse_pending(self) -> bool:
-        pending = self.store.pending_instances(PARSE_BATCH)
-        if not pending:
+        """Hand received instances to a worker to be placed in their studies, one batch at a time."""
+        if self._placing is not None:
+            if not self._placing.done():
+                return False
+            future, self._placing = self._placing, None
+            try:
+                return future.result() > 0  # more may be waiting: look again at once
+            except BrokenProcessPool:
+                self._replace_pool()
+                return True  # the instances are still RECEIVED: the next pass places them
+        oldest = self.store.pending_instances(1)
+        if not oldest:
             return False
-        if self.receiving() and self.clock() - pending[0].received_at < self._parse_hold:
+        if self.receiving() and self.clock() - oldest[0].received_at < self._parse_hold:
             # While an association is sending, placing instances would compete with it for the store's write
-            # lock and this process's CPU; arrivals are timed by their receipt, so waiting costs no seal time.
+            # lock and the CPU; arrivals are timed by their receipt, so waiting costs no seal time.
             return False
-        try:
-            outcomes = list(self.pool.map(identify, [p.path for p in pending], chunksize=16))
-        except BrokenProcessPool:
-            self._replace_pool()
-            return True  # the instances are still RECEIVED: the next pass places them
-        placed = []
-        for instance, outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, InstanceIdentity):
-                placed.append(self._placed(instance, outcome))
-            else:
-                self._reject(instance.sop_instance_uid, instance.digest, Path(instance.path), outcome, instance.source)
-        self.store.mark_parsed_many(placed, self.clock())
+        job = PlaceJob(self.store_url, str(self.spool.root.parent), self.settings.grouping, PARSE_BATCH)
+        self._placing = self.pool.submit(place_pending, job)
+        self._placing.add_done_callback(lambda _f: self.wake.set())
         return True
 
-    def _placed(self, instance: PendingInstance, identity: InstanceIdentity) -> tuple[str, str, Identity, Timing]:
-        if identity.sop_instance_uid != instance.sop_instance_uid:
-            log.warning(
-                "instance sent as %s holds SOP Instance UID %s; kept under the UID it was sent as",
-                instance.sop_instance_uid,
-                identity.sop_instance_uid,
-                extra={"event": "instance.uid_mismatch", "sop_instance_uid": instance.sop_instance_uid},
-            )
-        return (
-            instance.sop_instance_uid,
-            instance.digest,
-            Identity(identity.study_instance_uid, identity.series_instance_uid),
-            self._timing(instance.calling_ae),
-        )
-
-    def _timing(self, calling_ae: str | None) -> Timing:
-        grouping = self.settings.grouping
-        quiet = grouping.quiet_period_by_ae.get(calling_ae, grouping.quiet_period) if calling_ae else None
-        return Timing(quiet if quiet is not None else grouping.quiet_period, grouping.max_age)
-
     def _reject(self, sop_instance_uid: str, digest: str, path: Path, reason: str, source: str) -> None:
-        if self.spool.owns(path):
-            self.quarantine.put(path, reason, source)
-        else:  # a file left in place in an inbox stays where it is; the reason is recorded in the store
-            log.warning(
-                "cannot use %s from %s: %s",
-                path,
-                source,
-                reason,
-                extra={"event": "file.rejected", "path": str(path)},
-            )
-        self.store.mark_rejected(sop_instance_uid, digest, reason, self.clock())
+        reject(self.store, self.spool, self.quarantine, sop_instance_uid, digest, path, reason, source)
 
     # ------------------------------------------------------------------------------------- building
 
