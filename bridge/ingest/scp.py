@@ -34,6 +34,7 @@ from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
 from bridge.ingest.pynetdicom_tuning import (
     quiet_standard_handlers,
+    read_whole_pdus,
     received_file_of,
     shorten_polling,
     stream_received_data_sets_to,
@@ -105,6 +106,7 @@ class Listener:
         stream_received_data_sets_to(self.intake.spool.tmp_dir)
         shorten_polling(self.settings.poll_delay)
         quiet_standard_handlers()
+        read_whole_pdus()
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_associations = self.settings.max_associations
         ae.maximum_pdu_size = self.settings.max_pdu_size
