@@ -13,7 +13,7 @@ import logging
 import socket
 import ssl
 import struct
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,6 @@ class Listener:
             for title, hosts in settings.calling_ae_hosts.items()
         }
         self._allowed = {title.strip() for title in settings.allowed_calling_aets}
-        self.received = 0
-        self._count_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -154,13 +152,12 @@ class Listener:
         server, ae = self._server, self._ae
         if server is None or ae is None:
             return
-        server.socket.close() if server.socket else None
+        if server.socket:
+            server.socket.close()  # no new connections during the grace period
         server.shutdown()
-        deadline = threading.Event()
-        waited = 0.0
-        while ae.active_associations and waited < grace:
-            deadline.wait(0.1)
-            waited += 0.1
+        deadline = time.monotonic() + grace
+        while ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.1)
         for assoc in ae.active_associations:
             log.warning(
                 "aborting association with %s after %.0f s of shutdown grace",
@@ -268,8 +265,6 @@ class Listener:
                 extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title},
             )
             return _status(STATUS_OUT_OF_RESOURCES, str(exc))
-        with self._count_lock:
-            self.received += 1
         return STATUS_SUCCESS
 
 

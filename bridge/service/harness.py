@@ -21,7 +21,7 @@ from typing import Any
 from bridge.errors import ServiceError
 from bridge.service.runner import Service
 from bridge.service.scu import echo, send_files
-from bridge.settings import Settings, load_settings
+from bridge.settings import Settings
 from bridge.store import StudyRecord
 
 HARNESS_AE = "HARNESS"
@@ -60,13 +60,6 @@ class Bridge:
             Path(inbox).mkdir(parents=True, exist_ok=True)
         resolved = Settings.model_validate(base)
         with Service(resolved) as service:
-            yield cls(service)
-
-    @classmethod
-    @contextmanager
-    def from_config(cls, path: Path) -> Iterator[Bridge]:
-        """Start the service as configured in the TOML file at ``path`` (environment overrides apply)."""
-        with Service(load_settings(path)) as service:
             yield cls(service)
 
     # ----------------------------------------------------------------------------------- input

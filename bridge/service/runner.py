@@ -27,7 +27,7 @@ from bridge.model import InstanceIdentity
 from bridge.service.scheduler import Scheduler
 from bridge.service.work import identify, warm_up
 from bridge.settings import Settings
-from bridge.store import Receipt, StateStore, default_sqlite_url, open_store
+from bridge.store import StateStore, default_sqlite_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ class Service:
         released = store.release_expired_leases(float("inf") if settings.store.url is None else self.clock())
         if released:
             log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
-        self._recover_spool(store)
         intake = Intake(self.spool, store, self.clock)
+        self._recover_spool(store, intake)
         self.scheduler = Scheduler(
             settings,
             store,
@@ -225,7 +225,7 @@ class Service:
         thread.start()
         self._threads.append(thread)
 
-    def _recover_spool(self, store: StateStore) -> None:
+    def _recover_spool(self, store: StateStore, intake: Intake) -> None:
         """Record spool files that a crash left unrecorded (durable but never acknowledged)."""
         paths = [str(p) for p in self.spool.files()]
         unknown = sorted(store.unknown_paths(paths)) if paths else []
@@ -234,14 +234,7 @@ class Service:
             if not isinstance(identity, InstanceIdentity):
                 self.quarantine.put(Path(path), identity, "spool recovery")
                 continue
-            size, digest = self.spool.digest_of(Path(path))
-            receipt = Receipt(
-                identity.sop_instance_uid, identity.sop_class_uid, path, size, digest, "spool recovery", None,
-                self.clock(),
-            )
-            result = store.record_instance(receipt)
-            if result.previous_path and self.spool.owns(result.previous_path):
-                self.spool.remove(result.previous_path)
+            intake.take_in_place(Path(path), identity.sop_class_uid, identity.sop_instance_uid, "spool recovery")
         if unknown:
             log.info(
                 "recorded %d spool files left unrecorded by a crash", len(unknown), extra={"event": "spool.recovered"}

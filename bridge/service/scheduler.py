@@ -58,7 +58,6 @@ class Scheduler:
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
         self.wake = threading.Event()
-        self.studies_sealed = 0
 
     @property
     def _parse_hold(self) -> float:
@@ -209,7 +208,6 @@ class Scheduler:
             return
         now = self.clock()
         record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now)
-        self.studies_sealed += 1
         log.info(
             "sealed study %s revision %d (%d instances, %d reports, %d files)",
             uid,
