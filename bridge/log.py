@@ -17,6 +17,8 @@ EVENTS = {
     "study.converted": "a study's resources were built",
     "study.failed": "a study could not be built; the line says why",
     "output.written": "a resource or bundle file was written",
+    "report.unreadable": "a report object's content cannot be read; the object is still referenced (WARNING)",
+    "report.content": "what a report object could not map: file and content-item path (WARNING)",
     "bundle.invalid": "an emitted report bundle failed the project's own validator (a bug)",
     "service.started": "dicom-bridge serve is running: data and output folders, work waiting in the store",
     "service.stopping": "a signal asked the service to stop",

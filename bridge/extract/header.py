@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 
 from bridge.errors import InvalidUidError, MissingAttributeError
 from bridge.extract.classify import classify
-from bridge.extract.sr.tid2000 import extract_report
+from bridge.extract.report import extract_report_object
 from bridge.extract.values import (
     SNOMED_SYSTEM,
     UNCACHEABLE,
@@ -94,7 +94,7 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
         modality = "SR" if kind.name.startswith("SR") else "OT"
         findings.append(Finding(source, "Modality", f"Modality is missing; recorded as {modality}"))
     anatomic = first_code(ds, "AnatomicRegionSequence")
-    report = extract_report(ds, source) if kind.is_report else None
+    report = extract_report_object(ds, source, kind) if kind.is_report else None
     return InstanceHeader(
         source=source,
         study_instance_uid=uids["StudyInstanceUID"],

@@ -1,6 +1,26 @@
 """The bridge's domain model: frozen dataclasses, standard library only."""
 
 from bridge.model.common import Code, DicomDateTime, Finding, PersonName, Severity
+from bridge.model.content import (
+    Algorithm,
+    CodedObservation,
+    DeviceObserver,
+    DoseKind,
+    DoseSummary,
+    EncapsulatedDocument,
+    FindingSite,
+    GroupKind,
+    ImageReference,
+    KeyImageSelection,
+    KeyObjectClass,
+    Measurement,
+    MeasurementGroup,
+    QualitativeEvaluation,
+    Quantity,
+    Region,
+    RegionKind,
+    StructuredContent,
+)
 from bridge.model.header import InstanceHeader, InstanceIdentity
 from bridge.model.report import (
     CompletionFlag,
@@ -14,6 +34,24 @@ from bridge.model.report import (
 from bridge.model.study import Equipment, Instance, Issuer, ObjectKind, Order, Patient, Series, Study
 
 __all__ = [
+    "Algorithm",
+    "CodedObservation",
+    "DeviceObserver",
+    "DoseKind",
+    "DoseSummary",
+    "EncapsulatedDocument",
+    "FindingSite",
+    "GroupKind",
+    "ImageReference",
+    "KeyImageSelection",
+    "KeyObjectClass",
+    "Measurement",
+    "MeasurementGroup",
+    "QualitativeEvaluation",
+    "Quantity",
+    "Region",
+    "RegionKind",
+    "StructuredContent",
     "Code",
     "CompletionFlag",
     "DicomDateTime",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bridge.model.common import Code, DicomDateTime, PersonName
+from bridge.model.common import Code, DicomDateTime, Finding, PersonName
+from bridge.model.content import DeviceObserver, StructuredContent
 
 
 class EuSection(StrEnum):
@@ -69,7 +70,12 @@ class ReportSection:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A diagnostic imaging report object (DICOM SR), as the FHIR builders need it."""
+    """A report object (SR, KOS or encapsulated document) as the FHIR builders need it.
+
+    ``kind`` is the ObjectKind value of the source; ``sections`` hold the narrative of text reports and
+    ``content`` what the object adds in structured form. ``findings`` record what could not be read, with
+    the content-item path, so a malformed object still yields the rest.
+    """
 
     sop_instance_uid: str
     sop_class_uid: str
@@ -88,6 +94,14 @@ class Report:
     institution_name: str | None = None
     predecessor_uids: tuple[str, ...] = ()
     source: str = ""
+    kind: str = "sr-text-report"
+    content: StructuredContent = field(default_factory=StructuredContent)
+    device_observers: tuple[DeviceObserver, ...] = ()
+    referenced_study_uids: tuple[str, ...] = ()  # studies of the evidence sequences (a report may cover several)
+    accession_numbers: tuple[str, ...] = ()  # of the Referenced Request Sequence items
+    manufacturer_generated: bool = False  # device-generated (RDSR, algorithm output) rather than a person's report
+    findings: tuple[Finding, ...] = ()
+    truncated: bool = False  # the content tree hit a walk limit: status becomes partial
 
     def section_texts(self, section: EuSection) -> tuple[SectionText, ...]:
         return tuple(t for s in self.sections if s.section is section for t in s.texts)

@@ -23,7 +23,14 @@ class ObjectKind(StrEnum):
 
     @property
     def is_report(self) -> bool:
-        return self in (ObjectKind.SR_TEXT_REPORT,)
+        return self in (
+            ObjectKind.SR_TEXT_REPORT,
+            ObjectKind.SR_MEASUREMENT,
+            ObjectKind.SR_DOSE,
+            ObjectKind.KEY_OBJECTS,
+            ObjectKind.ENCAPSULATED_PDF,
+            ObjectKind.ENCAPSULATED_CDA,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from dataclasses import replace
 
 from pydicom.dataset import Dataset
 
+from bridge.extract.sr.general import base_report
 from bridge.extract.sr.tree import ContentItem, walk
-from bridge.extract.values import SCHEME_SYSTEMS, date_time, dt_value, person_name, text, utc_offset
-from bridge.model import (
-    Code,
-    CompletionFlag,
-    EuSection,
-    Observer,
-    PersonName,
-    Report,
-    ReportSection,
-    SectionText,
-    VerificationFlag,
-)
+from bridge.extract.values import SCHEME_SYSTEMS
+from bridge.model import EuSection, Report, ReportSection, SectionText
 
 DCM = SCHEME_SYSTEMS["DCM"]
 LN = SCHEME_SYSTEMS["LN"]
@@ -82,51 +73,13 @@ HEADING_SYNONYMS: dict[str, EuSection] = {
     "recommendations": EuSection.RECOMMENDATION,
     "addendum": EuSection.ADDENDUM,
 }
-LANGUAGE_OF_CONTENT = Code(DCM, "121049")  # TID 1204
-OBSERVER_TYPE = Code(DCM, "121005")  # TID 1002
-PERSON_OBSERVER_NAME = Code(DCM, "121008")
-PERSON_OBSERVER_ORGANIZATION = Code(DCM, "121009")
-PERSON_OBSERVER_ROLE = Code(DCM, "121010")
-DEVICE_OBSERVER = "121007"
 
 
 def extract_report(ds: Dataset, source: str) -> Report:
     """The Report of a TID 2000-style SR: headings to EU sections, flags, observers, language."""
     tree = walk(ds, source)
-    root = tree.root
-    offset = utc_offset(ds)
-    title = root.concept
-    return Report(
-        sop_instance_uid=text(ds, "SOPInstanceUID") or "",
-        sop_class_uid=text(ds, "SOPClassUID") or "",
-        series_instance_uid=text(ds, "SeriesInstanceUID") or "",
-        study_instance_uid=text(ds, "StudyInstanceUID") or "",
-        title=title,
-        title_meaning=(title.display if title and title.display else None) or "Imaging report",
-        content_datetime=date_time(text(ds, "ContentDate"), text(ds, "ContentTime"), offset),
-        completion_flag=_flag(CompletionFlag, text(ds, "CompletionFlag")),
-        verification_flag=_flag(VerificationFlag, text(ds, "VerificationFlag")),
-        preliminary_flag=text(ds, "PreliminaryFlag"),
-        authors=_authors(ds, root),
-        verifiers=_verifiers(ds, offset),
-        language=_language(root),
-        sections=_sections(root),
-        institution_name=text(ds, "InstitutionName"),
-        predecessor_uids=_predecessors(ds),
-        source=source,
-    )
-
-
-_Flag = TypeVar("_Flag", CompletionFlag, VerificationFlag)
-
-
-def _flag(enum: type[_Flag], value: str | None) -> _Flag | None:
-    if value is None:
-        return None
-    try:
-        return enum(value.upper())
-    except ValueError:
-        return None
+    report = base_report(ds, source, "sr-text-report", tree)
+    return replace(report, sections=_sections(tree.root))
 
 
 def _sections(root: ContentItem) -> tuple[ReportSection, ...]:
@@ -173,85 +126,3 @@ def _texts(container: ContentItem, prefix: str | None) -> list[SectionText]:
     return texts
 
 
-def _language(root: ContentItem) -> str | None:
-    for item in root.children:
-        if item.relationship == "HAS CONCEPT MOD" and item.is_concept(LANGUAGE_OF_CONTENT) and item.code:
-            language = item.code.code
-            country = next(
-                (c.code.code for c in item.children if c.code is not None and c.code.system.endswith("3166")),
-                None,
-            )
-            return f"{language}-{country}" if country and "-" not in language else language
-    return None
-
-
-def _authors(ds: Dataset, root: ContentItem) -> tuple[Observer, ...]:
-    """Authors from Author Observer Sequence, else the root TID 1002 person observer context."""
-    authors: list[Observer] = []
-    for item in ds.get("AuthorObserverSequence") or ():
-        if text(item, "ObserverType") not in (None, "PSN"):
-            continue
-        name = person_name(item.get("PersonName"))
-        if name is not None:
-            institution = item.get("InstitutionName")
-            authors.append(Observer(name=name, organization=str(institution).strip() if institution else None))
-    if authors:
-        return tuple(authors)
-    return tuple(_context_observers(root))
-
-
-def _context_observers(root: ContentItem) -> list[Observer]:
-    """Person observers of the root TID 1002 context; each Observer Type or name item starts a new one."""
-    observers: list[Observer] = []
-    name: PersonName | None = None
-    organization: str | None = None
-    role: str | None = None
-    is_device = False
-
-    def flush() -> None:
-        if name is not None and not is_device:
-            observers.append(Observer(name=name, organization=organization, role=role))
-
-    for item in root.children:
-        if item.relationship != "HAS OBS CONTEXT":
-            continue
-        if item.is_concept(OBSERVER_TYPE) or (item.is_concept(PERSON_OBSERVER_NAME) and name is not None):
-            flush()
-            name, organization, role = None, None, None
-            if item.is_concept(OBSERVER_TYPE):
-                is_device = bool(item.code and item.code.code == DEVICE_OBSERVER)
-        if item.is_concept(PERSON_OBSERVER_NAME):
-            name = item.person
-        elif item.is_concept(PERSON_OBSERVER_ORGANIZATION):
-            organization = item.text
-        elif item.is_concept(PERSON_OBSERVER_ROLE) and item.code is not None:
-            role = item.code.display or item.code.code
-    flush()
-    return observers
-
-
-def _verifiers(ds: Dataset, offset: str | None) -> tuple[Observer, ...]:
-    verifiers: list[Observer] = []
-    for item in ds.get("VerifyingObserverSequence") or ():
-        name = person_name(item.get("VerifyingObserverName"))
-        if name is None:
-            continue
-        verifiers.append(
-            Observer(
-                name=name,
-                organization=text(item, "VerifyingOrganization"),
-                datetime=dt_value(text(item, "VerificationDateTime"), offset),
-            )
-        )
-    return tuple(verifiers)
-
-
-def _predecessors(ds: Dataset) -> tuple[str, ...]:
-    uids: list[str] = []
-    for study in ds.get("PredecessorDocumentsSequence") or ():
-        for series in study.get("ReferencedSeriesSequence") or ():
-            for sop in series.get("ReferencedSOPSequence") or ():
-                uid = text(sop, "ReferencedSOPInstanceUID")
-                if uid:
-                    uids.append(uid)
-    return tuple(uids)
