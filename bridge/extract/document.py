@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from bridge.extract.sr.general import base_report
-from bridge.model import Report
 from bridge.extract.classify import ENCAPSULATED_CDA
+from bridge.extract.sr.general import base_report
 from bridge.extract.values import text
+from bridge.model import Report
 
 
 def extract_document(ds: Dataset, source: str) -> Report:

@@ -13,12 +13,12 @@ from dataclasses import replace
 
 from pydicom.dataset import Dataset
 
+from bridge.extract.document import extract_document
 from bridge.extract.sr.dose import extract_dose_report
 from bridge.extract.sr.general import base_report
 from bridge.extract.sr.kos import extract_key_objects
 from bridge.extract.sr.tid1500 import extract_measurement_report
 from bridge.extract.sr.tid2000 import extract_report
-from bridge.extract.document import extract_document
 from bridge.model import Finding, ObjectKind, Report, Severity
 
 log = logging.getLogger(__name__)

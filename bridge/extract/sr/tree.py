@@ -70,10 +70,8 @@ class ContentItem:
 
     def child(self, concept: Code, relationship: str | None = None) -> ContentItem | None:
         """The first child named ``concept`` (with ``relationship`` when given)."""
-        return next(
-            (c for c in self.children if c.is_concept(concept) and (relationship is None or c.relationship == relationship)),
-            None,
-        )
+        matches = (c for c in self.children if c.is_concept(concept))
+        return next((c for c in matches if relationship is None or c.relationship == relationship), None)
 
     def children_named(self, concept: Code) -> tuple[ContentItem, ...]:
         return tuple(c for c in self.children if c.is_concept(concept))
