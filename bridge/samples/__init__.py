@@ -1,4 +1,7 @@
-"""Deterministic synthetic DICOM samples behind ``dicom-bridge samples DIR``: a CT chest study and its report.
+"""Deterministic synthetic DICOM samples behind ``dicom-bridge samples DIR``: a CT chest study and its documents.
+
+The study holds two CT series, a TID 2000 report, a TID 1500 measurement report, a CT dose SR (TID 10011), a key
+image note (TID 2010) and an encapsulated PDF.
 
 Every UID is ``2.25.`` + a name-based UUID (``uids.py``), every date and time is fixed, and the File Meta
 Information names this project, so the files are byte-identical on every run and every machine.

@@ -76,7 +76,7 @@ REPORT_TEXT: tuple[tuple[Code, Code, tuple[str, ...]], ...] = (
         HEADING_FINDINGS,
         ELEMENT_FINDING,
         (
-            "Solid pulmonary nodule of 9 mm with smooth margins in the apical segment of the right upper lobe "
+            "Solid pulmonary nodule of 9 mm with smooth margins in the apicoposterior segment of the left upper lobe "
             "(series 2, image 6).",
             "No mediastinal, hilar or axillary lymphadenopathy.",
             "No pleural or pericardial effusion. No consolidation.",
@@ -85,7 +85,7 @@ REPORT_TEXT: tuple[tuple[Code, Code, tuple[str, ...]], ...] = (
     (
         HEADING_IMPRESSIONS,
         ELEMENT_IMPRESSION,
-        ("Indeterminate 9 mm solid nodule in the right upper lobe. No other thoracic abnormality.",),
+        ("Indeterminate 9 mm solid nodule in the left upper lobe. No other thoracic abnormality.",),
     ),
     (
         HEADING_RECOMMENDATIONS,
@@ -154,8 +154,8 @@ def build_report(study: StudySpec, evidence: Sequence[Dataset]) -> hd.sr.Enhance
         institutional_department_name=facts.INSTITUTIONAL_DEPARTMENT_NAME,
         verifying_observer_name=RADIOLOGIST_NAME,
         verifying_organization=facts.INSTITUTION_NAME,
-        performed_procedure_codes=[_procedure_code()],
-        requested_procedures=[_referenced_request(study)],
+        performed_procedure_codes=[procedure_code()],
+        requested_procedures=[referenced_request(study)],
         series_description=REPORT_SERIES_DESCRIPTION,
         series_date=CONTENT_DATE,
         series_time=CONTENT_TIME,
@@ -178,17 +178,26 @@ def build_report(study: StudySpec, evidence: Sequence[Dataset]) -> hd.sr.Enhance
 
 def _pin_clock_and_implementation(sr: hd.sr.EnhancedSR) -> None:
     """Replace every value highdicom took from the clock or from itself with the fixed sample values."""
-    sr.InstanceCreationDate = DA(CONTENT_DATE)
-    sr.InstanceCreationTime = TM(INSTANCE_CREATION_TIME)
+    pin_clock_and_implementation(sr, CONTENT_DATE, INSTANCE_CREATION_TIME)
     sr.VerifyingObserverSequence[0].VerificationDateTime = VERIFICATION_DATETIME
-    for item in sr.get("ContributingEquipmentSequence", []):
+
+
+def pin_clock_and_implementation(ds: Dataset, date: str, time: str) -> None:
+    """Give a highdicom object fixed Instance Creation Date/Time, Contribution DateTime and File Meta names.
+
+    highdicom stamps the first two from the clock and names itself in the File Meta Information;
+    ``date`` and ``time`` (DA, TM) replace the clock values, the project's implementation the library's.
+    """
+    ds.InstanceCreationDate = DA(date)
+    ds.InstanceCreationTime = TM(time)
+    for item in ds.get("ContributingEquipmentSequence", []):
         if "ContributionDateTime" in item:
-            item.ContributionDateTime = VERIFICATION_DATETIME
-    sr.file_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    sr.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+            item.ContributionDateTime = date + time
+    ds.file_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
 
 
-def _procedure_code() -> hd.sr.CodedConcept:
+def procedure_code() -> hd.sr.CodedConcept:
     """Return the hospital's code for the performed procedure as a highdicom coded concept."""
     return hd.sr.CodedConcept(
         value=facts.PROCEDURE_CODE_VALUE,
@@ -214,7 +223,7 @@ def _author_observer() -> Dataset:
     return item
 
 
-def _referenced_request(study: StudySpec) -> Dataset:
+def referenced_request(study: StudySpec) -> Dataset:
     """Return the Referenced Request Sequence item (PS3.3 Table C.17-2) of the order the report answers."""
     item = Dataset()
     item.StudyInstanceUID = study.study_instance_uid

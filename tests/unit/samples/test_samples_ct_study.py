@@ -31,7 +31,8 @@ def test_three_series_of_four_make_twelve_files_of_one_study(tmp_path: Path) -> 
 def test_seed_separates_studies_and_never_meets_the_bundled_study(tmp_path: Path) -> None:
     bench = dcmread(write_ct_study(tmp_path / "a", n_series=1, per_series=1)[0])
     other = dcmread(write_ct_study(tmp_path / "b", n_series=1, per_series=1, seed="other")[0])
-    bundled = dcmread(write_samples(tmp_path / "c")[1])
+    [bundled_path] = [p for p in write_samples(tmp_path / "c") if p.match("ct-chest/series-1/IM0001.dcm")]
+    bundled = dcmread(bundled_path)
 
     assert len({bench.StudyInstanceUID, other.StudyInstanceUID, bundled.StudyInstanceUID}) == 3
     assert bench.AccessionNumber != other.AccessionNumber

@@ -47,7 +47,7 @@ def test_two_fresh_processes_write_byte_identical_files(tmp_path: Path) -> None:
     _generate_in_fresh_process(tmp_path / "second", hash_seed="2", tz="Asia/Tokyo")
 
     first = _dicom_files(tmp_path / "first")
-    assert len(first) == 21
+    assert len(first) == 25
     _assert_same_files(first, _dicom_files(tmp_path / "second"))
 
 

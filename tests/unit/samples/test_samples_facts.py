@@ -1,4 +1,7 @@
-"""What the bundled sample set contains: a two-series chest CT and its verified TID 2000 report."""
+"""What the bundled sample set contains: a two-series chest CT and its verified TID 2000 report.
+
+The measurement, dose, key image and PDF objects of the same study are checked in `test_samples_documents.py`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,12 @@ from bridge.samples import write_samples
 
 CT_NAMES = [f"ct-chest/series-{s}/IM{i:04d}.dcm" for s in (1, 2) for i in range(1, 11)]
 SR_NAME = "ct-chest/report/SR0001.dcm"
+OTHER_NAMES = [
+    "ct-chest/measurements/SR0001.dcm",
+    "ct-chest/dose/SR0001.dcm",
+    "ct-chest/key-images/KO0001.dcm",
+    "ct-chest/pdf/DOC0001.dcm",
+]
 
 # PS3.16 TID 2000 headings (CID 7001) in document order, with the CID 7002 name of their TEXT items
 HEADINGS = [
@@ -50,8 +59,9 @@ def _children(item: Dataset, value_type: str) -> Iterator[Dataset]:
     return (child for child in item.ContentSequence if child.ValueType == value_type)
 
 
-def test_write_samples_returns_21_paths_sorted_in_the_documented_layout(sample_paths: dict[str, Path]) -> None:
-    assert list(sample_paths) == sorted([*CT_NAMES, SR_NAME])
+def test_write_samples_returns_25_paths_sorted_in_the_documented_layout(sample_paths: dict[str, Path]) -> None:
+    assert list(sample_paths) == sorted([*CT_NAMES, SR_NAME, *OTHER_NAMES])
+    assert len(sample_paths) == 25
     assert list(sample_paths.values()) == sorted(sample_paths.values())
 
 
