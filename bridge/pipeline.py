@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fhir.resources.bundle import Bundle
 from fhir.resources.imagingstudy import ImagingStudy
 from fhir.resources.patient import Patient
 from fhir.resources.resource import Resource
 
+from bridge.extract.plan import PlannedReport, plan_reports, rejected_instances
 from bridge.extract.study import extract_study
 from bridge.fhir.bundle import build_document_bundle
+from bridge.fhir.content import ContentContext, Placement
+from bridge.fhir.datatypes import dicom_uid_identifier, order_reference, reference
+from bridge.fhir.document import build_minimal_bundle, presented_form
+from bridge.fhir.dose import dose_placement
+from bridge.fhir.findings import coded_finding_placement
 from bridge.fhir.imaging_study import build_imaging_study
+from bridge.fhir.measurements import measurement_placement
+from bridge.fhir.order import header_placement
 from bridge.fhir.participants import (
     build_device,
     build_organization,
@@ -21,8 +29,9 @@ from bridge.fhir.participants import (
     has_device,
 )
 from bridge.fhir.patient import build_patient
-from bridge.fhir.report import ReportParties, build_report
-from bridge.model import Finding, InstanceHeader, Observer, Report, Study
+from bridge.fhir.report import ReportParties, build_report, observation_status, report_instant
+from bridge.fhir.selection import key_image_placement, sr_instance_selection
+from bridge.model import EuSection, Finding, InstanceHeader, Observer, Report, Study
 from bridge.settings import FhirSettings
 
 
@@ -53,6 +62,8 @@ class StudyOutput:
 def build_study(headers: Sequence[InstanceHeader], settings: FhirSettings) -> StudyOutput:
     """Turn the headers of one study (all one Study Instance UID) into its FHIR resources."""
     study = extract_study(headers)
+    reports = [h.report for h in sorted(headers, key=lambda h: h.instance.sop_instance_uid) if h.report is not None]
+    study = _without_rejected(study, rejected_instances(reports))
     patient = build_patient(study.patient, study.study_instance_uid, settings)
     assert patient.id is not None
     referrer = build_practitioner(study.referring_physician) if study.referring_physician else None
@@ -60,12 +71,24 @@ def build_study(headers: Sequence[InstanceHeader], settings: FhirSettings) -> St
     if referrer is not None:
         supporting.append(referrer)
     imaging_study = build_imaging_study(study, patient.id, settings, referrer.id if referrer else None)
-    reports = tuple(
-        _report_output(header.report, study, patient, imaging_study, supporting, settings)
-        for header in sorted(headers, key=lambda h: h.instance.sop_instance_uid)
-        if header.report is not None
+    outputs = tuple(
+        _report_output(planned, study, patient, imaging_study, supporting, settings)
+        for planned in plan_reports(reports)
     )
-    return StudyOutput(study, patient, imaging_study, tuple(supporting), reports, study.findings)
+    findings = (*study.findings, *(f for r in reports for f in r.findings))
+    return StudyOutput(study, patient, imaging_study, tuple(supporting), outputs, tuple(dict.fromkeys(findings)))
+
+
+def _without_rejected(study: Study, rejected: frozenset[str]) -> Study:
+    """The study without the instances that rejection notes withdrew (IHE IOCM); empty series disappear."""
+    if not rejected:
+        return study
+    series = []
+    for s in study.series:
+        kept = tuple(i for i in s.instances if i.sop_instance_uid not in rejected)
+        if kept:
+            series.append(replace(s, instances=kept))
+    return replace(study, series=tuple(series))
 
 
 def _study_participants(study: Study) -> list[Resource]:
@@ -83,17 +106,21 @@ def _study_participants(study: Study) -> list[Resource]:
 
 
 def _report_output(
-    report: Report,
+    planned: PlannedReport,
     study: Study,
     patient: Patient,
     imaging_study: ImagingStudy,
     supporting: list[Resource],
     settings: FhirSettings,
 ) -> ReportOutput:
+    report = planned.report
     institution = report.institution_name or next(
         (s.equipment.institution_name for s in study.series if s.equipment.institution_name), None
     )
     organization = build_organization(institution) if institution else None
+    assert patient.id is not None and imaging_study.id is not None
+    if planned.minimal:
+        return ReportOutput(report, build_minimal_bundle(report, study, patient, imaging_study, organization, settings))
     people: dict[str, Resource] = {}
 
     def role_ids(observers: Sequence[Observer]) -> tuple[str, ...]:
@@ -107,7 +134,6 @@ def _report_output(
             ids.append(role.id)
         return tuple(ids)
 
-    assert patient.id is not None and imaging_study.id is not None
     parties = ReportParties(
         patient_id=patient.id,
         imaging_study_id=imaging_study.id,
@@ -115,7 +141,8 @@ def _report_output(
         author_role_ids=role_ids(report.authors),
         verifier_role_ids=role_ids(report.verifiers),
     )
-    built = build_report(report, study, parties, settings)
+    placement = _content(planned, study, patient.id, imaging_study.id, settings)
+    built = build_report(report, study, parties, settings, placement, planned.version)
     organizations: list[Resource] = [organization] if organization is not None else []
     resources: list[Resource] = [
         built.composition,
@@ -126,11 +153,42 @@ def _report_output(
         *organizations,
         *supporting,
         *built.observations,
+        *placement.resources,
     ]
-    identifier = built.composition.identifier[0] if built.composition.identifier else None
-    assert identifier is not None
-    bundle = build_document_bundle(identifier, built.timestamp, resources, settings)
+    bundle_identifier = dicom_uid_identifier(report.sop_instance_uid)  # each version is its own document
+    bundle = build_document_bundle(bundle_identifier, built.timestamp, resources, settings)
     return ReportOutput(report, bundle)
+
+
+def _content(planned: PlannedReport, study: Study, patient_id: str, imaging_study_id: str,
+             settings: FhirSettings) -> Placement:
+    """The content of the report and its attachments, each built by its own builder, in one Placement."""
+    report = planned.report
+    issued = report_instant(report, study, settings)
+    based_on = (order_reference(study.order, settings),) if study.order else ()
+    placement = header_placement(study, patient_id, imaging_study_id, settings)
+
+    def context(source: Report) -> ContentContext:
+        selection = sr_instance_selection(source, patient_id, imaging_study_id)
+        placement.resources.append(selection)
+        placement.add_entry(EuSection.IMAGING_STUDY, reference("ImagingSelection", selection.id or ""))
+        return ContentContext(source, study, patient_id, imaging_study_id, settings, observation_status(source),
+                              based_on, selection.id)
+
+    own = context(report) if not report.kind.startswith("encapsulated") else None
+    if own is not None:
+        placement.merge(coded_finding_placement(own, issued))
+        placement.merge(measurement_placement(own))
+        placement.merge(key_image_placement(own, force=True))
+    for attachment in planned.attachments:
+        if attachment.content.document is not None:
+            placement.presented_forms.append(presented_form(attachment.content.document, settings))
+            continue
+        ctx = context(attachment)
+        placement.merge(dose_placement(ctx))
+        placement.merge(measurement_placement(ctx))
+        placement.merge(key_image_placement(ctx))
+    return placement
 
 
 __all__ = ["ReportOutput", "StudyOutput", "build_study"]

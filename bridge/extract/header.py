@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydicom.dataset import Dataset
 
@@ -25,7 +25,17 @@ from bridge.extract.values import (
     text,
     utc_offset,
 )
-from bridge.model import Code, Equipment, Finding, Instance, InstanceHeader, Order, Patient
+from bridge.model import (
+    Code,
+    Equipment,
+    Finding,
+    Instance,
+    InstanceHeader,
+    Order,
+    Patient,
+    PerformedProcedure,
+    PersonName,
+)
 from bridge.model.common import Severity, uid_problem
 
 # (keyword, name, File Meta Information stand-in when the data set lacks it)
@@ -51,9 +61,15 @@ _MEMO_LIMIT = 1024
 _PATIENT_KEYWORDS = ("PatientName", "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
                      "PatientBirthDate", "PatientSex")
 _EQUIPMENT_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "StationName", "DeviceSerialNumber",
-                       "SoftwareVersions", "InstitutionName", "InstitutionalDepartmentName")
+                       "SoftwareVersions", "InstitutionName", "InstitutionalDepartmentName", "DeviceUID", "DeviceID",
+                       "UDISequence", "ManufacturerDeviceClassUID")
 _ORDER_KEYWORDS = ("AccessionNumber", "RequestAttributesSequence", "ReferencedRequestSequence",
-                   "IssuerOfAccessionNumberSequence", "RequestedProcedureDescription", "RequestedProcedureCodeSequence")
+                   "IssuerOfAccessionNumberSequence", "RequestedProcedureDescription", "RequestedProcedureCodeSequence",
+                   "ReasonForTheRequestedProcedure", "ReasonForRequestedProcedureCodeSequence", "RequestingPhysician")
+_PROCEDURE_KEYWORDS = ("PerformedProcedureStepID", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
+                       "TimezoneOffsetFromUTC", "PerformedProcedureStepDescription", "PerformedProtocolCodeSequence",
+                       "ProcedureCodeSequence", "PerformedProcedureCodeSequence", "PerformingPhysicianName",
+                       "OperatorsName")
 
 
 def _memoized(ds: Dataset, keywords: tuple[str, ...], build: Callable[[Dataset], _T]) -> _T:
@@ -116,6 +132,7 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
         equipment=_memoized(ds, _EQUIPMENT_KEYWORDS, _equipment),
         report=report,
         findings=tuple(findings),
+        performed_procedure=_memoized(ds, _PROCEDURE_KEYWORDS, _performed_procedure),
     )
 
 
@@ -191,7 +208,41 @@ def _order(ds: Dataset) -> Order | None:
         or text(ds, "RequestedProcedureDescription"),
         requested_procedure_codes=codes(source, "RequestedProcedureCodeSequence")
         or codes(ds, "RequestedProcedureCodeSequence"),
+        reason_codes=codes(source, "ReasonForRequestedProcedureCodeSequence")
+        or codes(ds, "ReasonForRequestedProcedureCodeSequence"),
+        reason_text=text(source, "ReasonForTheRequestedProcedure") or text(ds, "ReasonForTheRequestedProcedure"),
+        # SRs carry it in the Referenced Request Sequence item (C.17.2), some images at the top level.
+        requesting_physician=person_name(source.get("RequestingPhysician"))
+        or person_name(ds.get("RequestingPhysician")),
     )
+
+
+def _performed_procedure(ds: Dataset) -> PerformedProcedure | None:
+    """The performed procedure step of the General Series module (PS3.3 C.7.3.1), None when it says nothing.
+
+    The procedure code is Procedure Code Sequence (0008,1032, General Study), in an SR Performed Procedure Code
+    Sequence (0040,A372, C.17.2).
+    """
+    procedure = PerformedProcedure(
+        step_id=text(ds, "PerformedProcedureStepID"),
+        started=date_time(text(ds, "PerformedProcedureStepStartDate"), text(ds, "PerformedProcedureStepStartTime"),
+                          utc_offset(ds)),
+        description=text(ds, "PerformedProcedureStepDescription"),
+        protocol_codes=codes(ds, "PerformedProtocolCodeSequence"),
+        procedure_codes=codes(ds, "ProcedureCodeSequence") or codes(ds, "PerformedProcedureCodeSequence"),
+        performing_physicians=_person_names(ds.get("PerformingPhysicianName")),
+        operators=_person_names(ds.get("OperatorsName")),
+    )
+    return None if procedure == PerformedProcedure() else procedure
+
+
+def _person_names(value: Any) -> tuple[PersonName, ...]:
+    """Every name of a multi-valued PN element (VM 1-n), empty ones dropped, each once."""
+    if value is None or value == "":
+        return ()
+    values = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+    names = (person_name(v) for v in values)
+    return tuple(dict.fromkeys(n for n in names if n is not None))
 
 
 def _anatomic_region(anatomic: Code | None, findings: list[Finding], source: str) -> Code | None:
@@ -221,6 +272,12 @@ def _equipment(ds: Dataset) -> Equipment:
         software_versions=strings(ds, "SoftwareVersions"),
         institution_name=text(ds, "InstitutionName"),
         institution_department=text(ds, "InstitutionalDepartmentName"),
+        device_uid=text(ds, "DeviceUID"),
+        device_id=text(ds, "DeviceID"),
+        unique_device_identifiers=tuple(
+            udi for udi in (text(item, "UniqueDeviceIdentifier") for item in ds.get("UDISequence") or ()) if udi
+        ),
+        manufacturer_device_class_uids=strings(ds, "ManufacturerDeviceClassUID"),
     )
 
 

@@ -18,7 +18,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from bridge.errors import CharacterSetError, NotAnInstanceError, NotDicomError, TruncatedError
 from bridge.extract.header import extract_header, required_uids
-from bridge.extract.values import text
+from bridge.extract.values import CharsetFallbackWarning, text
 from bridge.model import Finding, InstanceHeader, InstanceIdentity, Severity
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,10 @@ def _warnings_to_findings(caught: list[warnings.WarningMessage], source: str) ->
     findings: list[Finding] = []
     for warning in caught:
         message = str(warning.message)
+        if isinstance(warning.message, CharsetFallbackWarning):  # undeclared character set: decoded, text kept
+            severity = Severity.INFO if warning.message.character_set == "ISO_IR 192" else Severity.WARNING
+            findings.append(Finding(source, warning.message.keyword, message, severity))
+            continue
         if any(marker in message for marker in _CHARSET_WARNINGS):
             raise CharacterSetError(source, f"text cannot be decoded: {message}", "SpecificCharacterSet")
         findings.append(Finding(source, "", f"pydicom: {message}", Severity.WARNING))

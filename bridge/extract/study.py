@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bridge.extract.codes import anatomic_regions_for, body_part_code
 from bridge.extract.values import SNOMED_SYSTEM
-from bridge.model import Code, Finding, InstanceHeader, Series, Severity, Study
+from bridge.model import Code, Finding, InstanceHeader, ObjectKind, PerformedProcedure, Series, Severity, Study
 
 
 def _numbered(number: int | None, uid: str) -> tuple[int, int, str]:
@@ -61,7 +61,19 @@ def extract_study(headers: Sequence[InstanceHeader]) -> Study:
         series=tuple(series),
         anatomic_regions=regions,
         findings=tuple(findings),
+        performed_procedure=_performed_procedure(seen.values()),
     )
+
+
+def _performed_procedure(headers: Iterable[InstanceHeader]) -> PerformedProcedure | None:
+    """The performed procedure of the first instance that has one: images before report objects, then in
+    series/instance order (an SR's own step is the reporting, not the acquisition)."""
+
+    def key(h: InstanceHeader) -> tuple[bool, tuple[int, int, str], tuple[int, int, str]]:
+        return (h.instance.kind is not ObjectKind.IMAGE, _numbered(h.series_number, h.series_instance_uid),
+                _instance_order(h))
+
+    return next((h.performed_procedure for h in sorted(headers, key=key) if h.performed_procedure), None)
 
 
 def _series(members: list[InstanceHeader]) -> Series:

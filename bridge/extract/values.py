@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any
 
-from pydicom.charset import convert_encodings, decode_bytes, python_encoding
+from pydicom.charset import ESC, convert_encodings, decode_bytes, default_encoding, python_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -39,6 +40,25 @@ _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "U
 # VRs decoded with the Specific Character Set (PS3.5 6.1.2.3); values may hold several with '\\'.
 _CHARSET_VRS = frozenset({"LO", "SH", "ST", "LT", "UC", "UT"})
 _SPECIFIC_CHARACTER_SET = BaseTag(0x00080005)
+# Text with bytes above 0x7F and no Specific Character Set (or only the default repertoire, ISO_IR 6) is decoded
+# as strict UTF-8 first, then with this character set, which decodes any bytes (sr-mapping.md §7 "Non-UTF-8 text")
+FALLBACK_CHARACTER_SET = "ISO_IR 100"
+_FALLBACK_ENCODING = python_encoding[FALLBACK_CHARACTER_SET]
+_UTF8 = "ISO_IR 192"
+
+
+class CharsetFallbackWarning(UserWarning):
+    """Non-ASCII text without a declared Specific Character Set was decoded by the fallback rule.
+
+    ``character_set`` is the term used: ISO_IR 192 (the bytes are valid UTF-8) or FALLBACK_CHARACTER_SET.
+    The reader turns this warning into a finding; the text itself is kept.
+    """
+
+    def __init__(self, keyword: str, character_set: str) -> None:
+        self.keyword, self.character_set = keyword, character_set
+        name = "UTF-8" if character_set == _UTF8 else f"{character_set}, the fallback"
+        super().__init__(f"{keyword} holds non-ASCII text but no Specific Character Set (0008,0005) is declared; "
+                         f"decoded as {name} ({character_set})")
 
 
 def text(ds: Dataset, keyword: str) -> str | None:
@@ -61,7 +81,7 @@ def text(ds: Dataset, keyword: str) -> str | None:
             return value or None
         if vr in _CHARSET_VRS:
             delimiters = TEXT_VR_DELIMS if vr in ("ST", "LT", "UT") else {0x5C}
-            value = decode_bytes(raw, _encodings(ds), delimiters).strip(" \x00")
+            value = _decode(raw, _encodings(ds), delimiters, keyword).strip(" \x00")
             return value or None
     value = ds[tag].value
     if value is None:
@@ -70,6 +90,31 @@ def text(ds: Dataset, keyword: str) -> str | None:
         value = "\\".join(str(v) for v in value) if _is_multi(value) else str(value)
     value = value.strip()
     return value or None
+
+
+def _decode(raw: bytes, encodings: list[str], delimiters: set[int], keyword: str) -> str:
+    """``raw`` decoded with the data set's character set; undeclared non-ASCII text by the fallback rule."""
+    if encodings == [default_encoding] and not raw.isascii() and ESC not in raw:
+        try:
+            value, used = raw.decode("utf-8"), _UTF8
+        except UnicodeDecodeError:
+            value, used = raw.decode(_FALLBACK_ENCODING), FALLBACK_CHARACTER_SET
+        warnings.warn(CharsetFallbackWarning(keyword, used), stacklevel=3)
+        return value
+    return decode_bytes(raw, encodings, delimiters)
+
+
+def person_name_of(ds: Dataset, keyword: str) -> PersonName | None:
+    """The PN value of ``keyword`` as PersonName, decoded like text() (with the fallback rule); None when empty."""
+    tag = _tag(keyword)
+    element = ds.get_item(tag)
+    if element is None:
+        return None
+    if isinstance(element, RawDataElement) and element.value is not None:
+        encodings = _encodings(ds)
+        if encodings == [default_encoding] and not element.value.isascii() and ESC not in element.value:
+            return person_name(_decode(element.value, encodings, set(), keyword).strip(" \x00"))
+    return person_name(ds[tag].value)
 
 
 def raw_bytes(ds: Dataset, keyword: str) -> object:

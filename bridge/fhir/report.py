@@ -16,15 +16,28 @@ from fhir.resources.observation import Observation
 from fhir.resources.organization import Organization
 from fhir.resources.period import Period
 from fhir.resources.reference import Reference
+from fhir.resources.relatedartifact import RelatedArtifact
 
 from bridge.fhir import constants as c
 from bridge.fhir import narrative as html
+from bridge.fhir.content import Placement
 from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, order_reference, reference
 from bridge.fhir.ids import resource_id
-from bridge.model import Code, CompletionFlag, DicomDateTime, EuSection, Observer, Report, Study, VerificationFlag
+from bridge.model import (
+    Code,
+    CompletionFlag,
+    DicomDateTime,
+    EuSection,
+    Observer,
+    Report,
+    ReportVersion,
+    Study,
+    VerificationFlag,
+)
 from bridge.settings import FhirSettings
 
 LEGAL_ATTESTATION = Code(c.ATTESTATION_MODE, "legal", "Legal")
+EXT_ARTIFACT_VERSION = "http://hl7.org/fhir/StructureDefinition/artifact-version"
 MANDATORY_SECTIONS = (EuSection.IMAGING_STUDY, EuSection.ORDER, EuSection.HISTORY, EuSection.PROCEDURE)
 # Order of sections in the document; the four mandatory ones first, as the guide lists them.
 SECTION_ORDER = (
@@ -58,20 +71,47 @@ class ReportResources:
     timestamp: str  # the document's instant, for Bundle.timestamp
 
 
-def report_status(report: Report) -> str:
-    """DR/Composition status from the SR flags (sr-mapping.md §0.4)."""
+def report_status(report: Report, version: ReportVersion | None = None) -> str:
+    """DR/Composition status from the SR flags (sr-mapping.md §0.4); a later final version is ``amended``."""
     if (report.preliminary_flag or "").upper() == "PRELIMINARY":
         return "preliminary"
-    if report.completion_flag is CompletionFlag.PARTIAL:
+    if report.completion_flag is CompletionFlag.PARTIAL or report.truncated:
         return "partial"
     if report.completion_flag is CompletionFlag.COMPLETE and report.verification_flag is VerificationFlag.VERIFIED:
-        return "amended" if report.predecessor_uids else "final"
+        amends = report.predecessor_uids or (version is not None and version.amends_final)
+        return "amended" if amends else "final"
+    if report.completion_flag is None and report.verification_flag is None and report.kind.startswith("encapsulated"):
+        return "final"  # a PDF/CDA without SR flags is a signed-off rendering (sr-mapping.md §6)
     return "preliminary"
 
 
-def build_report(report: Report, study: Study, parties: ReportParties, settings: FhirSettings) -> ReportResources:
-    """The DiagnosticReport, Composition and findings anchor of one report object."""
-    status = report_status(report)
+def observation_status(report: Report) -> str:
+    """Observation.status from the source object's flags (sr-mapping.md §0.4, right-hand column)."""
+    if (report.preliminary_flag or "").upper() == "PRELIMINARY" or report.completion_flag is CompletionFlag.PARTIAL:
+        return "preliminary"
+    if report.truncated:
+        return "preliminary"
+    if report.completion_flag is CompletionFlag.COMPLETE:
+        verified = report.verification_flag is VerificationFlag.VERIFIED
+        return "amended" if verified and report.predecessor_uids else "final"
+    return "preliminary"
+
+
+def build_report(
+    report: Report,
+    study: Study,
+    parties: ReportParties,
+    settings: FhirSettings,
+    placement: Placement | None = None,
+    version: ReportVersion | None = None,
+) -> ReportResources:
+    """The DiagnosticReport and Composition of one report, with the content ``placement`` put in its places.
+
+    Without any result Observation in ``placement``, a findings anchor keeps DiagnosticReport.result 1..*.
+    """
+    placement = placement or Placement()
+    version = version or ReportVersion.single(report)
+    status = report_status(report, version)
     # LOINC displays differ from DICOM Code Meanings (sr-mapping.md §0.1): the meaning goes to text only.
     title = report.title
     report_type = Code(title.system, title.code) if title and title.system == c.LOINC else c.DEFAULT_REPORT_TYPE
@@ -81,24 +121,36 @@ def build_report(report: Report, study: Study, parties: ReportParties, settings:
         concept(c.MEDICAL_IMAGING),
     ]
     language = report.language or settings.default_language
-    identifier = dicom_uid_identifier(report.sop_instance_uid)
-    issued_at = _report_instant(report, study, settings)
-    anchor = _findings_anchor(report, parties, status)
-    assert anchor.id is not None
+    identifier = dicom_uid_identifier(version.identifier_uid)
+    identifiers = [identifier]
+    if version.identifier_uid != report.sop_instance_uid:
+        identifiers.append(dicom_uid_identifier(report.sop_instance_uid))  # this version's own SR
+    issued_at = report_instant(report, study, settings)
+    anchor = None if placement.results else _findings_anchor(report, parties, status)
+    results = list(placement.results) if anchor is None else [reference("Observation", anchor.id or "")]
+    if anchor is not None:
+        placement.add_entry(EuSection.FINDINGS, reference("Observation", anchor.id or ""))
     organization = parties.organization
     org_ref = [reference("Organization", organization.id)] if organization and organization.id else []
-    composition_id = resource_id("Composition", report.sop_instance_uid)
-    sections = _sections(report, study, parties, anchor.id, settings, language)
+    composition_id = resource_id("Composition", version.identifier_uid)
+    sections = _sections(report, study, parties, placement, settings, language)
     effective, effective_ext = fhir_datetime(study.started, settings) if study.started else (None, None)
     based_on = [order_reference(study.order, settings)] if study.order else None
     regions = [Extension(url=c.EXT_ANATOMICAL_REGION, valueCodeableConcept=concept(r)) for r in study.anatomic_regions]
+    idr = [Extension(url=url, valueReference=ref) for url, ref in placement.idr]
+    version_ext = [Extension(url=EXT_ARTIFACT_VERSION, valueString=str(version.number))] if version.number > 1 else []
+    studies = [reference("ImagingStudy", parties.imaging_study_id)] + [
+        Reference(type="ImagingStudy", identifier=dicom_uid_identifier(uid, c.DCM_STUDY_INSTANCE_UID_TYPE))
+        for uid in report.referenced_study_uids
+        if uid != study.study_instance_uid
+    ]
 
     diagnostic_report = DiagnosticReport(
-        id=resource_id("DiagnosticReport", report.sop_instance_uid),
+        id=resource_id("DiagnosticReport", version.identifier_uid),
         meta=Meta(profile=[c.PROFILE_DIAGNOSTIC_REPORT]),
         language=language,
-        extension=regions or None,
-        identifier=[identifier],
+        extension=[*regions, *version_ext, *idr] or None,
+        identifier=identifiers,
         basedOn=based_on,
         status=status,
         category=categories,
@@ -109,11 +161,13 @@ def build_report(report: Report, study: Study, parties: ReportParties, settings:
         issued=issued_at,
         performer=org_ref or None,
         resultsInterpreter=[reference("PractitionerRole", i) for i in parties.author_role_ids] or None,
-        result=[reference("Observation", anchor.id)],
-        study=[reference("ImagingStudy", parties.imaging_study_id)],
+        result=results,
+        study=studies,
         composition=reference("Composition", composition_id),
         note=_notes(report) or None,
-        conclusion="\n\n".join(t.text for t in report.section_texts(EuSection.IMPRESSION)) or None,
+        conclusion=_conclusion(report),
+        conclusionCode=placement.conclusion_codes or None,
+        presentedForm=placement.presented_forms or None,
     )
     attesters = [
         CompositionAttester(
@@ -130,6 +184,8 @@ def build_report(report: Report, study: Study, parties: ReportParties, settings:
         language=language,
         extension=[Extension(url=c.EXT_EVENT_BASED_ON, valueReference=based_on[0])] if based_on else None,
         identifier=[identifier],
+        version=str(version.number),
+        relatesTo=_relates_to(version) or None,
         status=status,
         type=concept(report_type, text=report.title_meaning),
         category=categories,
@@ -143,10 +199,28 @@ def build_report(report: Report, study: Study, parties: ReportParties, settings:
         text=_document_narrative(report, study, sections, language),
         section=sections,
     )
-    return ReportResources(composition, diagnostic_report, (anchor,), issued_at)
+    return ReportResources(composition, diagnostic_report, (anchor,) if anchor else (), issued_at)
 
 
-def _report_instant(report: Report, study: Study, settings: FhirSettings) -> str:
+def _conclusion(report: Report) -> str | None:
+    """Impressions text; else Conclusions; else Summary (sr-mapping.md §2.2): all map to the impression section."""
+    texts = report.section_texts(EuSection.IMPRESSION)
+    return "\n\n".join(t.text for t in texts) or None
+
+
+def _relates_to(version: ReportVersion) -> list[RelatedArtifact]:
+    """Composition.relatesTo: the earlier versions this one replaces, or the report an addendum appends to."""
+    related = [
+        RelatedArtifact(type="replaces", resourceReference=Reference(identifier=dicom_uid_identifier(uid)))
+        for uid in version.replaces
+    ]
+    if version.appends_to is not None:
+        related.append(RelatedArtifact(type="appends",
+                                       resourceReference=Reference(identifier=dicom_uid_identifier(version.appends_to))))
+    return related
+
+
+def report_instant(report: Report, study: Study, settings: FhirSettings) -> str:
     """DiagnosticReport.issued: verification time when verified, else content date/time (sr-mapping.md §0.4)."""
     verified = [v.datetime for v in report.verifiers if v.datetime is not None]
     if report.verification_flag is VerificationFlag.VERIFIED and verified:
@@ -203,7 +277,7 @@ def _sections(
     report: Report,
     study: Study,
     parties: ReportParties,
-    anchor_id: str,
+    placement: Placement,
     settings: FhirSettings,
     language: str | None,
 ) -> list[CompositionSection]:
@@ -215,12 +289,13 @@ def _sections(
         if section is EuSection.IMAGING_STUDY:
             entries = [reference("ImagingStudy", parties.imaging_study_id)]
             body = _study_table(study, settings) + body
-        elif section is EuSection.ORDER and study.order is not None:
+        elif section is EuSection.ORDER and study.order is not None and not placement.entries.get(section):
             entries = [order_reference(study.order, settings)]
             body = _order_table(study) + body
-        elif section is EuSection.FINDINGS:
-            entries = [reference("Observation", anchor_id)]
-        if not texts and not entries and section not in MANDATORY_SECTIONS:
+        entries.extend(_unique(placement.entries.get(section, [])))
+        extra = placement.narrative.get(section, [])
+        body += html.paragraphs(extra)
+        if not texts and not entries and not extra and section not in MANDATORY_SECTIONS:
             continue
         title, _ = c.SECTION_TITLES[section.value]
         empty = not texts and not entries
@@ -237,6 +312,17 @@ def _sections(
             )
         )
     return sections
+
+
+def _unique(refs: list[Reference]) -> list[Reference]:
+    seen: set[str] = set()
+    kept = []
+    for ref in refs:
+        key = ref.reference or ref.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            kept.append(ref)
+    return kept
 
 
 def _study_table(study: Study, settings: FhirSettings) -> str:

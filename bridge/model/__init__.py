@@ -28,10 +28,21 @@ from bridge.model.report import (
     Observer,
     Report,
     ReportSection,
+    ReportVersion,
     SectionText,
     VerificationFlag,
 )
-from bridge.model.study import Equipment, Instance, Issuer, ObjectKind, Order, Patient, Series, Study
+from bridge.model.study import (
+    Equipment,
+    Instance,
+    Issuer,
+    ObjectKind,
+    Order,
+    Patient,
+    PerformedProcedure,
+    Series,
+    Study,
+)
 
 __all__ = [
     "Algorithm",
@@ -66,9 +77,11 @@ __all__ = [
     "Observer",
     "Order",
     "Patient",
+    "PerformedProcedure",
     "PersonName",
     "Report",
     "ReportSection",
+    "ReportVersion",
     "SectionText",
     "Series",
     "Severity",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bridge.model.common import Code, DicomDateTime, Finding, PersonName
 from bridge.model.report import Report
-from bridge.model.study import Equipment, Instance, Order, Patient
+from bridge.model.study import Equipment, Instance, Order, Patient, PerformedProcedure
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +47,4 @@ class InstanceHeader:
     equipment: Equipment
     report: Report | None = None
     findings: tuple[Finding, ...] = ()
+    performed_procedure: PerformedProcedure | None = None

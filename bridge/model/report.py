@@ -105,3 +105,22 @@ class Report:
 
     def section_texts(self, section: EuSection) -> tuple[SectionText, ...]:
         return tuple(t for s in self.sections if s.section is section for t in s.texts)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportVersion:
+    """Where a report stands among the reports of its study (guide §2.19).
+
+    ``identifier_uid`` is the SOP Instance UID of the first version: the DiagnosticReport and Composition
+    identifiers (and ids) stay the same across versions, so a later version replaces the earlier one.
+    """
+
+    identifier_uid: str
+    number: int = 1
+    replaces: tuple[str, ...] = ()  # SOP Instance UIDs of the earlier versions, oldest first
+    appends_to: str | None = None  # an addendum: the identifier UID of the report it adds to
+    amends_final: bool = False  # an earlier version was final: a final version of it is ``amended``
+
+    @staticmethod
+    def single(report: Report) -> ReportVersion:
+        return ReportVersion(report.sop_instance_uid)

@@ -62,6 +62,26 @@ class Order:
     requested_procedure_id: str | None = None
     requested_procedure_description: str | None = None
     requested_procedure_codes: tuple[Code, ...] = ()
+    reason_codes: tuple[Code, ...] = ()  # Reason for Requested Procedure Code Sequence (0040,100A)
+    reason_text: str | None = None  # Reason for the Requested Procedure (0040,1002)
+    requesting_physician: PersonName | None = None  # Requesting Physician (0032,1032)
+
+
+@dataclass(frozen=True, slots=True)
+class PerformedProcedure:
+    """The performed procedure step as an instance's header tells it (PS3.3 C.7.3.1 General Series).
+
+    ``procedure_codes`` are the codes of the procedure itself: Procedure Code Sequence (0008,1032), or in an SR
+    Performed Procedure Code Sequence (0040,A372); ``protocol_codes`` the Performed Protocol Code Sequence.
+    """
+
+    step_id: str | None = None  # Performed Procedure Step ID (0040,0253)
+    started: DicomDateTime | None = None  # Performed Procedure Step Start Date/Time (0040,0244/0245)
+    description: str | None = None  # Performed Procedure Step Description (0040,0254)
+    protocol_codes: tuple[Code, ...] = ()  # Performed Protocol Code Sequence (0040,0260)
+    procedure_codes: tuple[Code, ...] = ()
+    performing_physicians: tuple[PersonName, ...] = ()  # Performing Physician's Name (0008,1050)
+    operators: tuple[PersonName, ...] = ()  # Operators' Name (0008,1070)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +95,10 @@ class Equipment:
     software_versions: tuple[str, ...] = ()
     institution_name: str | None = None
     institution_department: str | None = None
+    device_uid: str | None = None  # Device UID (0018,1002)
+    device_id: str | None = None  # Device ID (0018,1003)
+    unique_device_identifiers: tuple[str, ...] = ()  # UDI Sequence (0018,100A) > Unique Device Identifier
+    manufacturer_device_class_uids: tuple[str, ...] = ()  # Manufacturer's Device Class UID (0018,100B)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +144,7 @@ class Study:
     series: tuple[Series, ...]
     anatomic_regions: tuple[Code, ...] = ()  # the guide's ten-code value set
     findings: tuple[Finding, ...] = field(default=())
+    performed_procedure: PerformedProcedure | None = None
 
     @property
     def number_of_instances(self) -> int:

@@ -26,11 +26,11 @@ def test_convert_then_validate(tmp_path: Path, sample_dicom: Path) -> None:
     folders = [p for p in out.iterdir() if p.is_dir()]
     assert len(folders) == 1
     study = json.loads((folders[0] / "ImagingStudy.json").read_text())
-    assert study["resourceType"] == "ImagingStudy" and study["numberOfInstances"] == 21
+    assert study["resourceType"] == "ImagingStudy" and study["numberOfInstances"] == 25
     assert json.loads((folders[0] / "Patient.json").read_text())["resourceType"] == "Patient"
     reports = sorted(folders[0].glob("report-*.json"))
     assert len(reports) == 1
-    assert "21" in done.stdout and str(reports[0]) in done.stdout.replace("\n", "")
+    assert "25" in done.stdout and str(reports[0]) in done.stdout.replace("\n", "")
     checked = run("validate", str(reports[0]))
     assert checked.returncode == 0, checked.stdout
     assert checked.stdout.strip().endswith(f"{reports[0]}: ok")

@@ -197,14 +197,14 @@ def test_dcmtk_peers_store_a_study_then_a_straggler(tmp_path: Path, serve: Serve
     study_uid = study_instance_uid(CT_CHEST / "series-1" / "IM0001.dcm")
     report_uid = sop_instance_uid(CT_CHEST / "report" / "SR0001.dcm")
     rest = sorted(str(p) for p in CT_CHEST.iterdir() if p.name != "series-1")
-    assert rest == [str(CT_CHEST / "report"), str(CT_CHEST / "series-2")]
+    assert rest == [str(CT_CHEST / name) for name in ("dose", "key-images", "measurements", "pdf", "report", "series-2")]
     for folders in ([str(CT_CHEST / "series-1")], rest):  # two associations
         sent = dcmtk.run("storescu", *peer, "+sd", "+r", *address, *folders)
         assert sent.returncode == 0, sent.stdout + sent.stderr
 
-    first = wait_sealed(config, study_uid, 1, 21)
+    first = wait_sealed(config, study_uid, 1, 25)
     expected = {sop_instance_uid(p) for p in CT_CHEST.rglob("*.dcm")}
-    assert len(expected) == 21 and set(instance_uids(first)) == expected
+    assert len(expected) == 25 and set(instance_uids(first)) == expected
     rows = query(config.state_db, "SELECT sop_instance_uid, state, calling_ae FROM instances")
     assert {(uid, state, ae) for uid, state, ae in rows} == {(uid, "parsed", "CT01") for uid in expected}
     report = config.study_folder(study_uid) / f"report-{report_uid}.json"

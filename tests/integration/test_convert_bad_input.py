@@ -29,7 +29,7 @@ def test_bad_files_are_reported_and_the_rest_converted(tmp_path: Path, sample_di
     assert "SpecificCharacterSet" in reasons["bad-charset.dcm"]
     assert not result.ok
     assert len(result.studies) == 1
-    assert result.studies[0].imaging_study.numberOfInstances == 21
+    assert result.studies[0].imaging_study.numberOfInstances == 25
     assert len(result.studies[0].reports) == 1
 
 

@@ -42,8 +42,8 @@ def test_series_and_instance_counts_match_the_files(study: StudyOutput, headers:
     for ds in headers:
         by_series.setdefault(ds.SeriesInstanceUID, set()).add(ds.SOPInstanceUID)
     imaging_study = study.imaging_study
-    assert imaging_study.numberOfSeries == len(by_series) == 3  # 2 CT series + the SR series
-    assert imaging_study.numberOfInstances == len(headers) == 21
+    assert imaging_study.numberOfSeries == len(by_series) == 7  # 2 CT series + report, TID 1500, dose, KOS, PDF
+    assert imaging_study.numberOfInstances == len(headers) == 25
     for series in imaging_study.series:
         assert {i.uid for i in series.instance} == by_series[series.uid]
         assert series.numberOfInstances == len(by_series[series.uid])
@@ -101,7 +101,7 @@ def test_patient_from_headers(study: StudyOutput, headers: list) -> None:
 
 
 def test_report_bundle_is_valid_and_links_study_and_report(study: StudyOutput, headers: list) -> None:
-    sr = next(ds for ds in headers if ds.Modality == "SR")
+    sr = next(ds for ds in headers if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.22")  # the TID 2000 report
     assert len(study.reports) == 1
     bundle = study.reports[0].bundle
     data = bundle.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -125,7 +125,7 @@ def test_report_bundle_is_valid_and_links_study_and_report(study: StudyOutput, h
 
 
 def test_report_text_comes_from_the_sr(study: StudyOutput, headers: list) -> None:
-    sr = next(ds for ds in headers if ds.Modality == "SR")
+    sr = next(ds for ds in headers if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.22")  # the TID 2000 report
     texts = _sr_texts(sr)
     entries = study.reports[0].bundle.entry
     report = next(e.resource for e in entries if e.resource.get_resource_type() == "DiagnosticReport")

@@ -23,5 +23,5 @@ def test_readme_harness_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(REPO)
     namespace: dict[str, object] = {"tmp_dir": tmp_path}
     exec(compile(readme_example(), "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    assert namespace["statuses"] == [0] * 21
+    assert namespace["statuses"] == [0] * 25
     assert os.path.isdir(tmp_path / "out")

@@ -84,7 +84,7 @@ def _context_observers(root: ContentItem) -> list[Observer]:
             if item.is_concept(OBSERVER_TYPE):
                 is_device = bool(item.code and item.code.code == DEVICE_OBSERVER)
         if item.is_concept(PERSON_OBSERVER_NAME):
-            name = item.person
+            name = item.person or person_name(item.text)  # some SRs write the name as TEXT
         elif item.is_concept(PERSON_OBSERVER_ORGANIZATION):
             organization = item.text
         elif item.is_concept(PERSON_OBSERVER_ROLE) and item.code is not None:

@@ -58,10 +58,14 @@ def quantity_of(item: Dataset) -> Quantity:
 
 def _decimal(source: Dataset) -> str | None:
     """The value as a decimal string: Floating Point Value when present (full precision), else Numeric Value."""
-    floating = source.get("FloatingPointValue")
+    try:
+        floating = source.get("FloatingPointValue")
+    except Exception:  # noqa: BLE001 - e.g. a length that is no multiple of 8 bytes: Numeric Value still counts
+        floating = None
     if floating is not None and str(floating) != "":
         try:
-            number: float | None = float(floating[0] if isinstance(floating, (list, tuple)) else floating)
+            multiple = isinstance(floating, list | tuple) or type(floating).__name__ == "MultiValue"
+            number: float | None = float(floating[0] if multiple else floating)
         except (TypeError, ValueError, IndexError):
             number = None
         if number is not None and number == number and abs(number) != float("inf"):
@@ -74,6 +78,11 @@ def _decimal(source: Dataset) -> str | None:
         number_text = Decimal(raw)
     except InvalidOperation:
         return None
-    if not number_text.is_finite():
-        return None
-    return format(number_text, "f")  # a FHIR decimal has no exponent; the digits DICOM gave are kept
+    if not number_text.is_finite() or abs(number_text) > _LARGEST:
+        return None  # beyond a double: not a number DICOM can mean (and '1e99999' would print 100 000 digits)
+    fixed = format(number_text, "f")  # the digits DICOM gave are kept, without an exponent
+    return fixed if len(fixed) <= _MAX_FIXED_DIGITS else str(number_text)  # a FHIR decimal may use an exponent
+
+
+_LARGEST = Decimal("1.7976931348623157e308")
+_MAX_FIXED_DIGITS = 40  # a DS holds 16 characters: only exponents make the fixed form longer

@@ -7,12 +7,15 @@ records as a finding with the item's path. Limits keep hostile trees bounded: de
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from bridge.extract.sr.numeric import quantity_of
-from bridge.extract.values import first_code, person_name, text
+from bridge.extract.values import first_code, person_name_of, text
 from bridge.model import Code, Finding, PersonName, Severity
 from bridge.model.content import ImageReference, Quantity
 
@@ -84,29 +87,105 @@ class WalkResult:
     truncated: bool = False  # a limit was reached: what was read is kept, the rest is missing
     root_source: str = ""
     _index: dict[str, ContentItem] = field(default_factory=dict)
+    _cyclic: frozenset[str] | None = field(default=None, compare=False, repr=False)  # BYREF paths on a cycle
+    _reported: set[str] = field(default_factory=set, compare=False, repr=False)  # BYREF paths already logged
 
     def item(self, path: str) -> ContentItem | None:
         """The item at ``path`` ("1.2.3"), or None."""
         return self._index.get(path)
 
     def resolve(self, item: ContentItem) -> ContentItem | None:
-        """The target of a BYREF item; None (and a finding) when it is missing or an ancestor (a cycle)."""
-        if item.target_path is None:
+        """The target of a BYREF item (any other item is its own target).
+
+        None, with one finding per item, when the target does not exist, is itself a BYREF, or lies on a cycle:
+        it is the item's ancestor, or its content leads back to the item through other by-reference items (then
+        every by-reference item on that cycle resolves to None).
+        """
+        if item.value_type != "BYREF" or item.target_path is None:
             return item
         target = self._index.get(item.target_path)
-        if target is None or target.value_type == "BYREF":
-            self.findings.append(Finding(self.root_source, item.path,
-                                         f"by-reference item points at {item.target_path}, which does not exist"))
-            return None
-        if item.path == target.path or item.path.startswith(target.path + "."):
-            self.findings.append(Finding(self.root_source, item.path,
-                                         f"by-reference item points at its ancestor {target.path}; ignored"))
-            return None
-        return target
+        problem: str | None = None
+        if target is None:
+            problem = f"by-reference item points at {item.target_path or '(no path)'}, which does not exist; ignored"
+        elif target.value_type == "BYREF":
+            problem = f"by-reference item points at {target.path}, another by-reference item; ignored"
+        elif _within(item.path, target.path):
+            problem = f"by-reference item points at its ancestor {target.path}; ignored"
+        elif item.path in self._cycles():
+            problem = f"by-reference item points at {target.path}, whose content refers back to it (a cycle); ignored"
+        if problem is None:
+            return target
+        if item.path not in self._reported:
+            self._reported.add(item.path)
+            self.findings.append(Finding(self.root_source, item.path, problem))
+        return None
 
     def iter(self) -> list[ContentItem]:
         """Every item in document order (depth first), BYREF items included."""
         return list(self._index.values())
+
+    def _cycles(self) -> frozenset[str]:
+        """The BYREF items on a cycle of "contains" and "refers to" edges (strongly connected components)."""
+        if self._cyclic is None:
+            self._cyclic = _byrefs_on_cycles(self._index)
+        return self._cyclic
+
+
+def _within(path: str, ancestor: str) -> bool:
+    """True when ``path`` is ``ancestor`` or lies in its subtree."""
+    return path == ancestor or path.startswith(ancestor + ".")
+
+
+def _byrefs_on_cycles(index: dict[str, ContentItem]) -> frozenset[str]:
+    """Tarjan's algorithm, iterative: a BYREF is on a cycle when its component holds more than itself."""
+    edges: dict[str, list[str]] = {}
+    for path, item in index.items():
+        if item.value_type == "BYREF":  # references resolve() refuses anyway (ancestors) form no edge
+            target = index.get(item.target_path or "")
+            refused = target is None or target.value_type == "BYREF" or _within(path, target.path)
+            edges[path] = [] if refused else [target.path]
+        else:
+            edges[path] = [child.path for child in item.children]
+    if not any(item.value_type == "BYREF" and edges[path] for path, item in index.items()):
+        return frozenset()
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cyclic: set[str] = set()
+    for start in index:
+        if start in order:
+            continue
+        work = [(start, 0)]
+        while work:
+            node, position = work.pop()
+            if position == 0:
+                order[node] = low[node] = len(order)
+                stack.append(node)
+                on_stack.add(node)
+            successors = edges[node]
+            if position < len(successors):
+                work.append((node, position + 1))
+                successor = successors[position]
+                if successor not in order:
+                    work.append((successor, 0))
+                elif successor in on_stack:
+                    low[node] = min(low[node], order[successor])
+                continue
+            if low[node] == order[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cyclic.update(p for p in component if index[p].value_type == "BYREF")
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return frozenset(cyclic)
 
 
 class _Budget:
@@ -118,22 +197,78 @@ class _Budget:
         self.exceeded: str | None = None
 
 
+@dataclass(slots=True)
+class _Frame:
+    """A content item whose children are being read: the explicit stack of the depth-first walk."""
+
+    content: ContentItem
+    depth: int  # depth of the children (the root's children are at depth 1)
+    sequence: list[Dataset]
+    next: int = 0
+    children: list[ContentItem] = field(default_factory=list)
+
+
 def walk(ds: Dataset, source: str) -> WalkResult:
-    """The content tree of an SR dataset; the root is the document's top CONTAINER."""
+    """The content tree of an SR dataset; the root is the document's top CONTAINER.
+
+    Never raises for malformed content: an item that cannot be read is skipped with a finding naming its path,
+    and a tree beyond the limits is cut there (``truncated``) with an ERROR finding.
+    """
     result = WalkResult(root=ContentItem("1", None, "CONTAINER", None), root_source=source)
     budget = _Budget()
-    children = _children(ds, "1", 1, source, result, budget)
-    root = ContentItem(
-        path="1",
-        relationship=None,
-        value_type=text(ds, "ValueType") or "CONTAINER",
-        concept=first_code(ds, "ConceptNameCodeSequence"),
-        template_id=_template_id(ds),
-        observation_uid=text(ds, "ObservationUID"),
-        children=children,
-    )
-    result.root = root
-    result._index = {"1": root, **result._index}
+    try:
+        root = ContentItem(
+            path="1",
+            relationship=None,
+            value_type=(text(ds, "ValueType") or "CONTAINER").upper(),
+            concept=first_code(ds, "ConceptNameCodeSequence"),
+            template_id=_template_id(ds),
+            observation_uid=text(ds, "ObservationUID"),
+        )
+    except Exception as exc:  # noqa: BLE001 - a malformed root still has content worth reading
+        result.findings.append(Finding(source, "1", f"document root cannot be read ({_reason(exc)}); read as "
+                                       "an untitled CONTAINER"))
+        root = result.root
+    result._index["1"] = root
+    stack = [_Frame(root, 1, _content_sequence(ds, "1", source, result))]
+    while stack:
+        frame = stack[-1]
+        if budget.exceeded is None and frame.next < len(frame.sequence):
+            frame.next += 1
+            budget.items += 1
+            if budget.items > MAX_ITEMS:
+                budget.exceeded = f"more than {MAX_ITEMS} content items"
+                continue
+            dataset = frame.sequence[frame.next - 1]
+            path = f"{frame.content.path}.{frame.next}"
+            try:
+                content = _item(dataset, path, source, result, budget)
+                readable = content is not None and content.value_type != "BYREF"  # a BYREF has no content
+                sequence = _content_sequence(dataset, path, source, result) if readable else []
+            except Exception as exc:  # noqa: BLE001 - one unreadable item never costs the rest of the tree
+                result.findings.append(Finding(source, path, f"content item cannot be read ({_reason(exc)}); "
+                                               "skipped"))
+                continue
+            if content is None:
+                continue
+            result._index[path] = content
+            if sequence:
+                if frame.depth + 1 > MAX_DEPTH:
+                    budget.exceeded = f"content tree deeper than {MAX_DEPTH} levels"
+                else:
+                    stack.append(_Frame(content, frame.depth + 1, sequence))
+                    continue
+            frame.children.append(content)
+            continue
+        stack.pop()
+        content = frame.content
+        if frame.children:
+            content = replace(content, children=tuple(frame.children))
+            result._index[content.path] = content
+        if stack:
+            stack[-1].children.append(content)
+        else:
+            result.root = content
     if budget.exceeded is not None:
         result.truncated = True
         result.findings.append(Finding(source, "", f"{budget.exceeded}; the rest of the content tree is not read",
@@ -141,44 +276,35 @@ def walk(ds: Dataset, source: str) -> WalkResult:
     return result
 
 
-def _children(
-    ds: Dataset, path: str, depth: int, source: str, result: WalkResult, budget: _Budget
-) -> tuple[ContentItem, ...]:
-    seq = ds.get("ContentSequence")
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _content_sequence(ds: Dataset, path: str, source: str, result: WalkResult) -> list[Dataset]:
+    """The items of Content Sequence (0040,A730); anything else in their place is a finding."""
+    try:
+        seq = ds.get("ContentSequence")
+    except Exception as exc:  # noqa: BLE001 - e.g. an undecodable sequence in a broken file
+        result.findings.append(Finding(source, path, f"Content Sequence cannot be read ({_reason(exc)}); the "
+                                       "item's content is missing"))
+        return []
     if not seq:
-        return ()
-    if depth > MAX_DEPTH:
-        budget.exceeded = budget.exceeded or f"content tree deeper than {MAX_DEPTH} levels"
-        return ()
-    items: list[ContentItem] = []
-    for index, item in enumerate(seq, start=1):
-        if budget.exceeded is not None:
-            break
-        budget.items += 1
-        if budget.items > MAX_ITEMS:
-            budget.exceeded = f"more than {MAX_ITEMS} content items"
-            break
-        item_path = f"{path}.{index}"
-        try:
-            content = _item(item, item_path, depth, source, result, budget)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            result.findings.append(Finding(source, item_path, f"content item cannot be read ({exc}); skipped"))
-            continue
-        if content is not None:
-            items.append(content)
-    return tuple(items)
+        return []
+    items = list(seq) if isinstance(seq, list | tuple | MultiValue | Sequence) else []
+    if not items or not all(isinstance(item, Dataset) for item in items):
+        result.findings.append(Finding(source, path, "Content Sequence holds something other than items; the "
+                                       "item's content is missing"))
+        return [item for item in items if isinstance(item, Dataset)]
+    return items
 
 
-def _item(
-    item: Dataset, path: str, depth: int, source: str, result: WalkResult, budget: _Budget
-) -> ContentItem | None:
+def _item(item: Dataset, path: str, source: str, result: WalkResult, budget: _Budget) -> ContentItem | None:
+    """One content item without its children; None when it is dropped (with a finding)."""
     relationship = text(item, "RelationshipType")
     if "ReferencedContentItemIdentifier" in item:
         # by-reference relationship (PS3.3 C.17.3.2.5): the target is read where it stands
         target = ".".join(str(int(v)) for v in _values(item.ReferencedContentItemIdentifier))
-        content = ContentItem(path, relationship, "BYREF", None, target_path=target)
-        result._index[path] = content
-        return content
+        return ContentItem(path, relationship, "BYREF", None, target_path=target)
     value_type = text(item, "ValueType")
     if value_type is None:
         value_type = next((vt for keyword, vt in _INFERRED_VALUE_TYPES if keyword in item), None)
@@ -200,7 +326,7 @@ def _item(
                 return None
         fields["text"] = value
     elif value_type == "PNAME":
-        name = person_name(item.get("PersonName"))
+        name = person_name_of(item, "PersonName")
         fields["person"] = name
         fields["text"] = name.text if name else None
     elif value_type == "UIDREF":
@@ -223,10 +349,10 @@ def _item(
         fields["references"] = references
     elif value_type in ("SCOORD", "SCOORD3D"):
         fields["graphic_type"] = text(item, "GraphicType")
-        fields["coordinates"] = tuple(float(v) for v in _values(item.get("GraphicData")))
+        fields["coordinates"] = _coordinates(item, path, value_type, source, result)
         if value_type == "SCOORD3D":
             fields["frame_of_reference_uid"] = text(item, "ReferencedFrameOfReferenceUID")
-    content = ContentItem(
+    return ContentItem(
         path=path,
         relationship=relationship,
         value_type=value_type,
@@ -236,25 +362,52 @@ def _item(
         template_id=_template_id(item) if value_type == "CONTAINER" else None,
         **fields,  # type: ignore[arg-type]
     )
-    result._index[path] = content
-    children = _children(item, path, depth + 1, source, result, budget)
-    if children:
-        content = replace(content, children=children)
-        result._index[path] = content
-    return content
 
 
 def _values(value: object) -> list[object]:
     if value is None:
         return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return list(value)  # type: ignore[arg-type]
+    if isinstance(value, list | tuple | MultiValue):
+        return list(value)
     return [value]
 
 
 def _text_value(item: Dataset) -> str | None:
     value = text(item, "TextValue")
     return value if value else None
+
+
+def _coordinates(item: Dataset, path: str, value_type: str, source: str, result: WalkResult) -> tuple[float, ...]:
+    """Graphic Data as given; unreadable or non-finite data is dropped (FHIR decimals hold neither)."""
+    if "GraphicData" not in item:
+        return ()
+    try:
+        values = tuple(float(v) for v in _values(item.get("GraphicData")))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - e.g. a length that is no multiple of 4 bytes
+        result.findings.append(Finding(source, path, f"{value_type} Graphic Data cannot be read ({_reason(exc)}); "
+                                       "coordinates dropped"))
+        return ()
+    if not all(math.isfinite(v) for v in values):
+        result.findings.append(Finding(source, path, f"{value_type} Graphic Data holds NaN or infinite values; "
+                                       "coordinates dropped"))
+        return ()
+    dimensions = 3 if value_type == "SCOORD3D" else 2
+    if len(values) % dimensions:
+        result.findings.append(Finding(source, path, f"{value_type} Graphic Data holds {len(values)} values, not "
+                                       f"a multiple of {dimensions}; kept as given"))
+    return values
+
+
+def _integers(ds: Dataset, keyword: str) -> tuple[int, ...]:
+    """The integer values of an IS element; values that are not integers are left out."""
+    raw = text(ds, keyword)
+    numbers: list[int] = []
+    for part in (raw or "").split("\\"):
+        try:
+            numbers.append(int(part.strip()))
+        except ValueError:
+            continue
+    return tuple(numbers)
 
 
 def _references(item: Dataset) -> tuple[ImageReference, ...]:
@@ -267,8 +420,8 @@ def _references(item: Dataset) -> tuple[ImageReference, ...]:
             ImageReference(
                 sop_class_uid=text(ref, "ReferencedSOPClassUID") or "",
                 sop_instance_uid=uid,
-                frames=tuple(int(v) for v in _values(ref.get("ReferencedFrameNumber")) if str(v).strip()),
-                segments=tuple(int(v) for v in _values(ref.get("ReferencedSegmentNumber")) if str(v).strip()),
+                frames=_integers(ref, "ReferencedFrameNumber"),
+                segments=_integers(ref, "ReferencedSegmentNumber"),
             )
         )
     return tuple(refs)

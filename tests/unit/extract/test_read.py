@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.uid import BasicTextSRStorage
 
 from bridge.errors import CharacterSetError, MissingAttributeError, NotAnInstanceError, NotDicomError, TruncatedError
 from bridge.extract.read import read_header
-from bridge.model import ObjectKind
+from bridge.model import Finding, InstanceHeader, ObjectKind, Severity
 from tests.factories import ct_dataset, write_dataset, write_with_charset
 
 
@@ -104,3 +106,89 @@ def test_file_without_preamble_is_read(tmp_path: Path) -> None:
     path.write_bytes(data[132:])
     header = read_header(path)
     assert header.instance.sop_instance_uid == "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+
+
+# --- character sets of SR text (sr-mapping.md §7 "Non-UTF-8 text", §9 item 12) ---------------------------------
+
+
+def _sr_with_text(charset: str | None) -> Dataset:
+    """A Basic Text SR: a Findings heading holding one TEXT ("MARKER") and a Person Observer Name ("PNMARK^X")."""
+
+    def code(value: str, scheme: str, meaning: str) -> Dataset:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        return item
+
+    ds = ct_dataset(SpecificCharacterSet=charset, SOPClassUID=BasicTextSRStorage, Modality="SR")
+    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+                    "SamplesPerPixel", "PhotometricInterpretation", "PixelData", "BodyPartExamined"):
+        delattr(ds, keyword)
+    ds.ValueType, ds.ContinuityOfContent = "CONTAINER", "SEPARATE"
+    ds.ConceptNameCodeSequence = [code("18748-4", "LN", "Diagnostic imaging report")]
+    ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
+    observer = Dataset()
+    observer.RelationshipType, observer.ValueType = "HAS OBS CONTEXT", "PNAME"
+    observer.ConceptNameCodeSequence = [code("121008", "DCM", "Person Observer Name")]
+    observer.PersonName = "PNMARK^X"
+    finding = Dataset()
+    finding.RelationshipType, finding.ValueType, finding.TextValue = "CONTAINS", "TEXT", "MARKER"
+    finding.ConceptNameCodeSequence = [code("121071", "DCM", "Finding")]
+    heading = Dataset()
+    heading.RelationshipType, heading.ValueType, heading.ContinuityOfContent = "CONTAINS", "CONTAINER", "SEPARATE"
+    heading.ConceptNameCodeSequence = [code("59776-5", "LN", "Findings")]
+    heading.ContentSequence = [finding]
+    ds.ContentSequence = [observer, heading]
+    return ds
+
+
+def _write_sr(tmp_path: Path, charset: str | None, encoding: str) -> Path:
+    """The SR with "Ödem" and "Jörg" encoded in ``encoding``, written byte for byte (padded to the markers)."""
+    path = write_dataset(_sr_with_text(charset), tmp_path / f"sr-{charset}-{encoding}.dcm")
+    data = path.read_bytes()
+    assert data.count(b"MARKER") == 1 and data.count(b"PNMARK") == 1
+    data = data.replace(b"MARKER", "Ödem".encode(encoding).ljust(6))
+    data = data.replace(b"PNMARK", "Jörg".encode(encoding).ljust(6))
+    path.write_bytes(data)
+    return path
+
+
+def _texts(header: InstanceHeader) -> list[str]:
+    assert header.report is not None
+    return [text.text for section in header.report.sections for text in section.texts]
+
+
+def _charset_findings(header: InstanceHeader) -> list[Finding]:
+    return [f for f in header.findings if "Specific Character Set" in f.message]
+
+
+def test_declared_latin1_sr_text_is_decoded(tmp_path: Path) -> None:
+    header = read_header(_write_sr(tmp_path, "ISO_IR 100", "latin-1"))
+    assert _texts(header) == ["Ödem"]
+    assert header.report is not None and header.report.authors[0].name.family == "Jörg"
+    assert _charset_findings(header) == []
+
+
+def test_undeclared_latin1_sr_text_falls_back_to_iso_ir_100(tmp_path: Path) -> None:
+    # the same bytes without (0008,0005): not rejected; strict UTF-8 fails, the ISO_IR 100 fallback decodes them
+    header = read_header(_write_sr(tmp_path, None, "latin-1"))
+    assert _texts(header) == ["Ödem"]
+    assert header.report is not None and header.report.authors[0].name.family == "Jörg"
+    findings = {f.where: f for f in _charset_findings(header)}
+    assert set(findings) == {"TextValue", "PersonName"}
+    assert all(f.severity is Severity.WARNING and "ISO_IR 100" in f.message for f in findings.values())
+
+
+def test_undeclared_utf8_sr_text_is_decoded_as_utf8(tmp_path: Path) -> None:
+    header = read_header(_write_sr(tmp_path, None, "utf-8"))
+    assert _texts(header) == ["Ödem"]
+    assert header.report is not None and header.report.authors[0].name.family == "Jörg"
+    findings = _charset_findings(header)
+    assert {f.where for f in findings} == {"TextValue", "PersonName"}
+    assert all(f.severity is Severity.INFO and "UTF-8" in f.message for f in findings)
+
+
+def test_declared_utf8_with_latin1_bytes_is_still_rejected(tmp_path: Path) -> None:
+    # a declared but wrong character set keeps its behaviour: pydicom would replace the characters, so the file
+    # is refused rather than converted with lost text
+    with pytest.raises(CharacterSetError):
+        read_header(_write_sr(tmp_path, "ISO_IR 192", "latin-1"))

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-import pytest
-from pydicom.dataset import Dataset
+import io
+import warnings
 
-from bridge.extract.values import code, date_iso, date_time, dt_value, offset_from_dicom, person_name, time_iso
+import pytest
+from pydicom import dcmread, dcmwrite
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from bridge.extract.values import (
+    CharsetFallbackWarning,
+    code,
+    date_iso,
+    date_time,
+    dt_value,
+    offset_from_dicom,
+    person_name,
+    person_name_of,
+    text,
+    time_iso,
+)
 from bridge.model import Code, DicomDateTime
 
 
@@ -74,3 +91,80 @@ def _code_item(value: str, scheme: str, meaning: str) -> Dataset:
 )
 def test_code_systems(value: str, scheme: str, expected: Code) -> None:
     assert code(_code_item(value, scheme, "m")) == expected
+
+
+# --- text without a declared character set (sr-mapping.md §7 "Non-UTF-8 text") --------------------------------
+
+
+def _raw_item(keyword: str, vr: str, value: bytes, charset: str | None = None) -> Dataset:
+    """A data set holding ``keyword`` undecoded, as dcmread leaves it until first use."""
+    ds = Dataset()
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    tag = Tag(keyword)
+    ds[tag] = RawDataElement(tag, vr, len(value), value, 0, False, True)
+    return ds
+
+
+@pytest.mark.parametrize(("keyword", "vr"), [("TextValue", "UT"), ("CodeMeaning", "LO"), ("StudyDescription", "LO"),
+                                             ("ImageComments", "LT"), ("DerivationDescription", "ST"),
+                                             ("StationName", "SH")])
+@pytest.mark.parametrize("charset", [None, "", "ISO_IR 6"])
+@pytest.mark.parametrize(
+    ("encoding", "used", "needle"), [("utf-8", "ISO_IR 192", "UTF-8"), ("latin-1", "ISO_IR 100", "fallback")]
+)
+def test_undeclared_non_ascii_text_is_utf8_else_latin1(
+    keyword: str, vr: str, charset: str | None, encoding: str, used: str, needle: str
+) -> None:
+    ds = _raw_item(keyword, vr, "Ödem".encode(encoding), charset)
+    with pytest.warns(CharsetFallbackWarning) as caught:
+        assert text(ds, keyword) == "Ödem"
+    warning = caught[0].message
+    assert isinstance(warning, CharsetFallbackWarning)
+    assert (warning.keyword, warning.character_set) == (keyword, used)
+    assert needle in str(warning) and used in str(warning)
+
+
+@pytest.mark.parametrize(("charset", "encoding"), [("ISO_IR 100", "latin-1"), ("ISO_IR 192", "utf-8")])
+def test_declared_character_set_decodes_without_a_warning(charset: str, encoding: str) -> None:
+    ds = _raw_item("TextValue", "UT", "Ödem".encode(encoding), charset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert text(ds, "TextValue") == "Ödem"
+
+
+def test_ascii_text_without_a_character_set_needs_no_fallback() -> None:
+    ds = _raw_item("TextValue", "UT", b"Oedem ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert text(ds, "TextValue") == "Oedem"
+
+
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100"])
+def test_sequence_items_read_from_a_file_inherit_the_character_set(charset: str | None) -> None:
+    ds = Dataset()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    item = Dataset()
+    item.TextValue = "Ödem"  # written in Latin-1: ISO_IR 100, or pydicom's default when nothing is declared
+    ds.ContentSequence = [item]
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, implicit_vr=False, little_endian=True)
+    read = dcmread(io.BytesIO(buffer.getvalue()), force=True).ContentSequence[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert text(read, "TextValue") == "Ödem"
+    expected = [] if charset else [("TextValue", "ISO_IR 100")]
+    assert [(w.message.keyword, w.message.character_set) for w in caught] == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_person_name_without_a_character_set_uses_the_fallback_rule(encoding: str) -> None:
+    ds = _raw_item("PersonName", "PN", "Jörg^Anna ".encode(encoding))
+    with pytest.warns(CharsetFallbackWarning):
+        name = person_name_of(ds, "PersonName")
+    assert name is not None and (name.family, name.given) == ("Jörg", ("Anna",))
+    declared = _raw_item("PersonName", "PN", "Jörg^Anna ".encode(encoding),
+                         "ISO_IR 192" if encoding == "utf-8" else "ISO_IR 100")
+    assert person_name_of(declared, "PersonName") == name
+    assert person_name_of(Dataset(), "PersonName") is None
