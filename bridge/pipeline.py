@@ -179,6 +179,7 @@ def _content(planned: PlannedReport, study: Study, patient_id: str, imaging_stud
     if own is not None:
         placement.merge(coded_finding_placement(own, issued))
         placement.merge(measurement_placement(own))
+        placement.merge(dose_placement(own))
         placement.merge(key_image_placement(own, force=True))
     for attachment in planned.attachments:
         if attachment.content.document is not None:

@@ -19,7 +19,10 @@ def code(value: str, scheme: str, meaning: str) -> Dataset:
     return item
 
 
-def item(value_type: str, name: tuple[str, str, str] | None, relationship: str = "CONTAINS", **values: object) -> Dataset:
+Name = tuple[str, str, str]
+
+
+def item(value_type: str, name: Name | None, relationship: str = "CONTAINS", **values: object) -> Dataset:
     """One content item; ``children`` (a list of items) becomes its Content Sequence."""
     ds = Dataset()
     ds.RelationshipType = relationship
@@ -64,6 +67,19 @@ def heading(name: tuple[str, str, str], *children: Dataset) -> Dataset:
     return item("CONTAINER", name, children=list(children))
 
 
+_IMAGE_ONLY = ("BodyPartExamined", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+               "SamplesPerPixel", "PhotometricInterpretation", "PixelData")
+
+
+def document_dataset(study_instance_uid: str, sop_class_uid: str, modality: str) -> Dataset:
+    """A non-image object (SR, KOS, PDF) of the study: the CT factory's patient and order, no pixel module."""
+    ds = ct_dataset(SOPClassUID=sop_class_uid, Modality=modality, StudyInstanceUID=study_instance_uid,
+                    SeriesNumber=99, InstanceNumber=1, **dict.fromkeys(_IMAGE_ONLY))
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = next_uids(2)
+    ds.ContentDate, ds.ContentTime = "20240102", "120000"
+    return ds
+
+
 def text_report(
     images: Sequence[Dataset],
     headings: Sequence[Dataset],
@@ -77,14 +93,8 @@ def text_report(
 ) -> Dataset:
     """An Enhanced SR TID 2000 report on the study of ``images`` (their UIDs go into the evidence)."""
     first = images[0]
-    ds = ct_dataset(
-        SOPClassUID=ENHANCED_SR, Modality="SR", StudyInstanceUID=first.StudyInstanceUID, AccessionNumber="A-001",
-        SeriesNumber=99, InstanceNumber=1, BodyPartExamined=None, Rows=None, Columns=None, BitsAllocated=None,
-        BitsStored=None, HighBit=None, PixelRepresentation=None, SamplesPerPixel=None,
-        PhotometricInterpretation=None, PixelData=None,
-    )
-    ds.SeriesInstanceUID, ds.SOPInstanceUID = next_uids(2)
-    ds.ContentDate, ds.ContentTime = "20240102", content_time
+    ds = document_dataset(first.StudyInstanceUID, ENHANCED_SR, "SR")
+    ds.ContentTime = content_time
     ds.ValueType, ds.ContinuityOfContent = "CONTAINER", "SEPARATE"
     ds.ConceptNameCodeSequence = DicomSequence([code(*title)])
     template = Dataset()

@@ -8,7 +8,8 @@ The report objects of one study are sorted into:
 * without a text report, measurement reports (TID 1500, e.g. from an AI system) become the report;
 * dose SRs, key image notes, measurement reports next to a text report, and PDFs next to a structured
   report are attached to every current report;
-* a study with only PDF/CDA reports gives one minimal-metadata report per document.
+* a study with only PDF/CDA reports gives one minimal-metadata report per document;
+* a study with only dose SRs gives one device-generated report holding the dose summaries.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ def plan_reports(reports: Sequence[Report]) -> tuple[PlannedReport, ...]:
     key_images = [r for r in ordered if r.kind == ObjectKind.KEY_OBJECTS.value
                   and r.content.key_object_class is KeyObjectClass.KEY_IMAGES]
     primaries = text or measurements
-    if not primaries:
+    if not primaries and documents:
         return tuple(PlannedReport(d, ReportVersion(d.sop_instance_uid), minimal=True) for d in documents)
+    if not primaries:
+        primaries, doses = doses[-1:], doses[:-1]  # only dose SRs: a device-generated dose report (latest first)
+        if not primaries:
+            return ()
     attachments = tuple(doses + key_images + (measurements if text else []) + documents)
     addenda = [r for r in primaries if _is_addendum(r)]
     versions = _in_version_order([r for r in primaries if not _is_addendum(r)])

@@ -65,7 +65,9 @@ def text(ds: Dataset, keyword: str) -> str | None:
     """The stripped string value of ``keyword`` (several values joined by '\\'), or None when absent or empty.
 
     Text elements still in their raw form are decoded here directly; undecodable text warns exactly as
-    pydicom does (the reader turns that warning into a CharacterSetError).
+    pydicom does (the reader turns that warning into a CharacterSetError). Non-ASCII text without a declared
+    character set is decoded as strict UTF-8, else as FALLBACK_CHARACTER_SET, with a CharsetFallbackWarning
+    (the reader turns that into a finding); it is never dropped.
     """
     tag = _tag(keyword)
     element = ds.get_item(tag)

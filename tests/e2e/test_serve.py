@@ -197,9 +197,11 @@ def test_dcmtk_peers_store_a_study_then_a_straggler(tmp_path: Path, serve: Serve
     study_uid = study_instance_uid(CT_CHEST / "series-1" / "IM0001.dcm")
     report_uid = sop_instance_uid(CT_CHEST / "report" / "SR0001.dcm")
     rest = sorted(str(p) for p in CT_CHEST.iterdir() if p.name != "series-1")
-    assert rest == [str(CT_CHEST / name) for name in ("dose", "key-images", "measurements", "pdf", "report", "series-2")]
+    folders = ("dose", "key-images", "measurements", "pdf", "report", "series-2")
+    assert rest == [str(CT_CHEST / name) for name in folders]
+    # -R: propose the SOP classes of the files sent; the default list of storescu lacks Comprehensive 3D SR
     for folders in ([str(CT_CHEST / "series-1")], rest):  # two associations
-        sent = dcmtk.run("storescu", *peer, "+sd", "+r", *address, *folders)
+        sent = dcmtk.run("storescu", *peer, "+sd", "+r", "-R", *address, *folders)
         assert sent.returncode == 0, sent.stdout + sent.stderr
 
     first = wait_sealed(config, study_uid, 1, 25)
@@ -221,7 +223,7 @@ def test_dcmtk_peers_store_a_study_then_a_straggler(tmp_path: Path, serve: Serve
     sent = dcmtk.run("storescu", *peer, *address, str(straggler_path))
     assert sent.returncode == 0, sent.stdout + sent.stderr
 
-    second = wait_sealed(config, study_uid, 2, 22)
+    second = wait_sealed(config, study_uid, 2, 26)
     assert second["id"] == first["id"]
     assert set(instance_uids(second)) == expected | {straggler.SOPInstanceUID}
     assert query(config.state_db, "SELECT study_instance_uid, state, revision FROM studies") == [

@@ -119,7 +119,8 @@ def extract_report(ds: Dataset, source: str) -> Report:
         recommendation_codes=tuple(reader.recommendations),
         evidence=reader.evidence,
     )
-    return replace(report, sections=sections, content=content, findings=(*report.findings, *reader.findings))
+    # tree.findings also holds what resolving by-reference items found while reading the sections
+    return replace(report, sections=sections, content=content, findings=(*tree.findings, *reader.findings))
 
 
 @dataclass

@@ -88,10 +88,17 @@ def test_measurements_without_a_text_report_become_the_report() -> None:
     assert [a.sop_instance_uid for a in planned.attachments] == ["5.2"]
 
 
-def test_a_pdf_only_study_gives_minimal_reports_and_a_dose_only_study_none() -> None:
+def test_a_pdf_only_study_gives_minimal_reports() -> None:
     planned = plan_reports([pdf("6.1"), pdf("6.2")])
     assert [(p.report.sop_instance_uid, p.minimal) for p in planned] == [("6.1", True), ("6.2", True)]
-    assert plan_reports([dose("6.3")]) == ()
+
+
+def test_a_dose_only_study_gives_one_dose_report_and_a_manifest_alone_none() -> None:
+    (planned,) = plan_reports([dose("6.3"), dose("6.4")])
+    assert planned.report.sop_instance_uid == "6.4"  # same content time: UID order, the last is the report
+    assert [a.sop_instance_uid for a in planned.attachments] == ["6.3"]
+    manifest = report("6.5", "key-objects", content=StructuredContent(key_object_class=KeyObjectClass.MANIFEST))
+    assert plan_reports([manifest]) == ()
 
 
 def test_rejection_notes_withdraw_their_instances() -> None:
