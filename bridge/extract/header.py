@@ -20,6 +20,7 @@ from bridge.extract.values import (
     integer,
     issuer,
     person_name,
+    person_name_of,
     raw_bytes,
     strings,
     text,
@@ -120,7 +121,7 @@ def extract_header(ds: Dataset, source: str) -> InstanceHeader:
         study_id=text(ds, "StudyID"),
         study_description=text(ds, "StudyDescription"),
         study_started=date_time(text(ds, "StudyDate"), text(ds, "StudyTime"), offset),
-        referring_physician=person_name(ds.get("ReferringPhysicianName")),
+        referring_physician=person_name_of(ds, "ReferringPhysicianName"),
         order=_memoized(ds, _ORDER_KEYWORDS, _order),
         modality=modality,
         series_number=integer(ds, "SeriesNumber"),
@@ -167,7 +168,7 @@ def _patient(ds: Dataset) -> Patient:
     return Patient(
         patient_id=text(ds, "PatientID"),
         issuer=issuer(text(ds, "IssuerOfPatientID"), qualifiers[0] if qualifiers else None),
-        name=person_name(ds.get("PatientName")),
+        name=person_name_of(ds, "PatientName"),
         birth_date=_birth_date(ds),
         sex=text(ds, "PatientSex"),
     )
@@ -213,7 +214,7 @@ def _order(ds: Dataset) -> Order | None:
         reason_text=text(source, "ReasonForTheRequestedProcedure") or text(ds, "ReasonForTheRequestedProcedure"),
         # SRs carry it in the Referenced Request Sequence item (C.17.2), some images at the top level.
         requesting_physician=person_name(source.get("RequestingPhysician"))
-        or person_name(ds.get("RequestingPhysician")),
+        or person_name_of(ds, "RequestingPhysician"),
     )
 
 

@@ -56,9 +56,9 @@ class CharsetFallbackWarning(UserWarning):
 
     def __init__(self, keyword: str, character_set: str) -> None:
         self.keyword, self.character_set = keyword, character_set
-        name = "UTF-8" if character_set == _UTF8 else f"{character_set}, the fallback"
+        how = f"as UTF-8 ({character_set})" if character_set == _UTF8 else f"as {character_set}, the fallback"
         super().__init__(f"{keyword} holds non-ASCII text but no Specific Character Set (0008,0005) is declared; "
-                         f"decoded as {name} ({character_set})")
+                         f"decoded {how}")
 
 
 def text(ds: Dataset, keyword: str) -> str | None:

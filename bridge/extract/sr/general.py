@@ -8,7 +8,7 @@ from typing import TypeVar
 from pydicom.dataset import Dataset
 
 from bridge.extract.sr.tree import ContentItem, WalkResult
-from bridge.extract.values import SCHEME_SYSTEMS, date_time, dt_value, person_name, text, utc_offset
+from bridge.extract.values import SCHEME_SYSTEMS, date_time, dt_value, person_name, person_name_of, text, utc_offset
 from bridge.model import (
     Code,
     CompletionFlag,
@@ -96,7 +96,7 @@ def _context_observers(root: ContentItem) -> list[Observer]:
 def _verifiers(ds: Dataset, offset: str | None) -> tuple[Observer, ...]:
     verifiers: list[Observer] = []
     for item in ds.get("VerifyingObserverSequence") or ():
-        name = person_name(item.get("VerifyingObserverName"))
+        name = person_name_of(item, "VerifyingObserverName")
         if name is None:
             continue
         verifiers.append(
@@ -214,7 +214,7 @@ def _authors_from_sequence(ds: Dataset) -> tuple[Observer, ...]:
     for item in ds.get("AuthorObserverSequence") or ():
         if text(item, "ObserverType") not in (None, "PSN"):
             continue
-        name = person_name(item.get("PersonName"))
+        name = person_name_of(item, "PersonName")
         if name is not None:
             institution = item.get("InstitutionName")
             authors.append(Observer(name=name, organization=str(institution).strip() if institution else None))

@@ -262,7 +262,6 @@ class _Reader:
         evaluations: list[QualitativeEvaluation] = []
         regions: list[Region] = []
         notes: list[str] = []
-        source_series = next((i.text for i in items if i.is_concept(SOURCE_SERIES_FOR_SEGMENTATION) and i.text), None)
         for item in items:
             if item.is_concept(TRACKING_IDENTIFIER) and item.text:
                 fields["tracking_identifier"] = item.text
@@ -279,7 +278,7 @@ class _Reader:
             elif item.is_concept(MEASUREMENT_METHOD) and item.code is not None:
                 fields["method"] = item.code
             elif item.is_concept(SOURCE_SERIES_FOR_SEGMENTATION):
-                continue  # read above: the series the segments were drawn on
+                continue  # the series the segments were drawn on: not an evaluation (the selection keeps its own)
             elif _is_any(item, ALGORITHM_CONCEPTS):
                 continue  # read below
             elif _is_any(item, TIME_POINT_CONCEPTS):
@@ -290,7 +289,7 @@ class _Reader:
                 else:
                     measurements.append(item)
             elif item.value_type in ("SCOORD", "SCOORD3D", "IMAGE", "COMPOSITE"):
-                region = self.region(item, source_series)
+                region = self.region(item)
                 if region is not None:
                     regions.append(region)
             elif item.value_type in ("CODE", "TEXT") and item.is_concept(GEOMETRIC_PURPOSE):
@@ -374,7 +373,7 @@ class _Reader:
             elif _is_any(child, ALGORITHM_CONCEPTS):
                 continue  # read below
             elif child.value_type in ("SCOORD", "SCOORD3D", "IMAGE", "COMPOSITE"):
-                region = self.region(child, None)
+                region = self.region(child)
                 if region is not None:
                     regions.append(region)
             else:
@@ -424,7 +423,7 @@ class _Reader:
         self.algorithms.append(algorithm)
         return algorithm
 
-    def region(self, item: ContentItem, source_series: str | None) -> Region | None:
+    def region(self, item: ContentItem) -> Region | None:
         """A spatial coordinate, segment or referenced object of a group or measurement as a Region."""
         if item.value_type == "SCOORD":
             children = self.children(item)
@@ -449,11 +448,9 @@ class _Reader:
             kind = RegionKind.SOURCE_IMAGE
             if item.concept is not None and not item.is_concept(Code(DCM, "121233")):
                 self.note(item, f"{item.value_type} item '{item.meaning}' kept as a source image reference")
-        images = self.located(item.references)
-        if kind is RegionKind.REFERENCED_SEGMENT and source_series is not None:
-            # HL7 dicom-sr: the referenced-segment selection's seriesUid is the source series (sr-mapping.md §3.2)
-            images = tuple(dataclasses.replace(ref, series_instance_uid=source_series) for ref in images)
-        return Region(kind, item.concept, images, path=item.path)
+        # A segment keeps the segmentation's own series: sr-mapping.md §3.2 would put the source series (121232)
+        # there, but an ImagingSelection's seriesUid is the series holding its instances (DICOMweb retrieval).
+        return Region(kind, item.concept, self.located(item.references), path=item.path)
 
     def located(self, references: Iterable[ImageReference]) -> tuple[ImageReference, ...]:
         """The references with their series and study from the evidence or the image library, when known."""

@@ -37,6 +37,7 @@ CT_STUDY_UID = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 SEG_UID = "1.2.276.0.7230010.3.1.4.8323329.18591.1440001312.777033"
 RWVM_UID = "1.2.276.0.7230010.3.1.4.8323329.18215.1440001297.928457"
 PET_SERIES_UID = "1.3.6.1.4.1.14519.5.2.1.2744.7002.261560220703676715130542397405"
+SEG_SERIES_UID = "1.2.276.0.7230010.3.1.3.8323329.18591.1440001312.777032"
 
 
 def key(code: Code | None) -> tuple[str, str] | None:
@@ -203,7 +204,7 @@ def test_dcmqi_volumetric_group() -> None:
     (seg,) = segment.images
     assert seg.sop_instance_uid == SEG_UID
     assert seg.segments == (1,)
-    assert seg.series_instance_uid == PET_SERIES_UID  # the source series (121232), sr-mapping.md §3.2
+    assert seg.series_instance_uid == SEG_SERIES_UID  # the segmentation's own series, not 121232's source series
     rwvm = region(group, RegionKind.REAL_WORLD_VALUE_MAP)
     assert [i.sop_instance_uid for i in rwvm.images] == [RWVM_UID]
     assert rwvm.images[0].series_instance_uid == "1.2.276.0.7230010.3.1.4.8323329.18215.1440001297.928456"

@@ -289,7 +289,7 @@ def test_dcmqi() -> None:
     selections = {s["meta"]["profile"][0]: s for s in derived_selections(placement, group)}
     segment = selections[DICOM_SR + "referenced-segment"]
     assert codes(segment["code"]) == [(DCM, "121191")]
-    assert segment["seriesUid"] == "1.3.6.1.4.1.14519.5.2.1.2744.7002.261560220703676715130542397405"
+    assert segment["seriesUid"] == "1.2.276.0.7230010.3.1.3.8323329.18591.1440001312.777032"
     (instance,) = segment["instance"]
     assert instance["uid"] == "1.2.276.0.7230010.3.1.4.8323329.18591.1440001312.777033"
     assert instance["subset"] == ["1"]
