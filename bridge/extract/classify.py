@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
+from bridge.extract.sr.tree import template_id
 from bridge.extract.values import text
 from bridge.model import ObjectKind
 
@@ -51,7 +52,7 @@ def classify(ds: Dataset) -> ObjectKind:
 
 
 def _classify_sr(ds: Dataset) -> ObjectKind:
-    template = _template_id(ds)
+    template = template_id(ds)
     if template in TID_TEXT_REPORTS:
         return ObjectKind.SR_TEXT_REPORT
     if template == TID_MEASUREMENT_REPORT:
@@ -67,13 +68,3 @@ def _classify_sr(ds: Dataset) -> ObjectKind:
     if any(text(item, "ValueType") in ("CONTAINER", "TEXT") for item in ds.get("ContentSequence") or ()):
         return ObjectKind.SR_TEXT_REPORT  # untemplated text report: headings or text at the top level
     return ObjectKind.SR_OTHER
-
-
-def _template_id(ds: Dataset) -> str | None:
-    seq = ds.get("ContentTemplateSequence")
-    if not seq:
-        return None
-    resource = text(seq[0], "MappingResource")
-    if resource not in (None, "DCMR"):
-        return None  # a private template: generic handling (sr-mapping.md §1.2)
-    return text(seq[0], "TemplateIdentifier")

@@ -7,13 +7,10 @@ ServiceRequests in ``recommendation.entry[suggestion]``.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from fhir.resources.codeableconcept import CodeableConcept
 from fhir.resources.identifier import Identifier
 from fhir.resources.meta import Meta
 from fhir.resources.observation import Observation
-from fhir.resources.quantity import Quantity as FhirQuantity
 from fhir.resources.reference import Reference
 from fhir.resources.servicerequest import ServiceRequest
 
@@ -21,7 +18,8 @@ from bridge.fhir import constants as c
 from bridge.fhir.content import ContentContext, Placement
 from bridge.fhir.datatypes import concept, reference
 from bridge.fhir.ids import resource_id
-from bridge.model import Code, CodedObservation, EuSection, Quantity
+from bridge.fhir.measurements import quantity_fields
+from bridge.model import Code, CodedObservation, EuSection
 
 OBSERVATION_UID_TYPE = Code("http://hl7.org/fhir/uv/dicom-sr/CodeSystem/dicom-identifier-type", "observation-uid",
                             "Observation UID")
@@ -74,7 +72,7 @@ def _observation(ctx: ContentContext, item: CodedObservation, issued: str) -> Ob
     site = item.finding_sites[0] if item.finding_sites else None
     value: dict[str, object] = {}
     if item.quantity is not None:
-        value = quantity_value(item.quantity)
+        value = quantity_fields(item.quantity)
     elif item.value is not None:
         value = {"valueCodeableConcept": concept(item.value, text=item.value.display)}
     return Observation(
@@ -100,18 +98,4 @@ def _derived_from(ctx: ContentContext) -> list[Reference]:
     return refs
 
 
-def quantity_value(quantity: Quantity) -> dict[str, object]:
-    """``valueQuantity`` in UCUM when the unit is UCUM, else with the unit text only; or a dataAbsentReason."""
-    if quantity.value is None:
-        return {"dataAbsentReason": concept(Code(c.DATA_ABSENT_REASON, quantity.absent_reason or "unknown"))}
-    return {
-        "valueQuantity": FhirQuantity(
-            value=Decimal(quantity.value),
-            unit=quantity.unit,
-            system="http://unitsofmeasure.org" if quantity.ucum else None,
-            code=quantity.ucum,
-        )
-    }
-
-
-__all__ = ["coded_finding_placement", "quantity_value"]
+__all__ = ["coded_finding_placement"]

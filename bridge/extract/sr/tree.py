@@ -222,7 +222,7 @@ def walk(ds: Dataset, source: str) -> WalkResult:
             relationship=None,
             value_type=(text(ds, "ValueType") or "CONTAINER").upper(),
             concept=first_code(ds, "ConceptNameCodeSequence"),
-            template_id=_template_id(ds),
+            template_id=template_id(ds),
             observation_uid=text(ds, "ObservationUID"),
         )
     except Exception as exc:  # noqa: BLE001 - a malformed root still has content worth reading
@@ -359,7 +359,7 @@ def _item(item: Dataset, path: str, source: str, result: WalkResult, budget: _Bu
         concept=concept,
         observation_uid=text(item, "ObservationUID"),
         observation_datetime=text(item, "ObservationDateTime"),
-        template_id=_template_id(item) if value_type == "CONTAINER" else None,
+        template_id=template_id(item) if value_type == "CONTAINER" else None,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -427,7 +427,8 @@ def _references(item: Dataset) -> tuple[ImageReference, ...]:
     return tuple(refs)
 
 
-def _template_id(ds: Dataset) -> str | None:
+def template_id(ds: Dataset) -> str | None:
+    """The DCMR Template Identifier of a CONTAINER or document root; None when absent or private."""
     seq = ds.get("ContentTemplateSequence")
     if not seq:
         return None
