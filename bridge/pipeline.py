@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -31,8 +32,10 @@ from bridge.fhir.participants import (
 from bridge.fhir.patient import build_patient
 from bridge.fhir.report import ReportParties, build_report, observation_status, report_instant
 from bridge.fhir.selection import key_image_placement, sr_instance_selection
-from bridge.model import EuSection, Finding, InstanceHeader, Observer, Report, Study
+from bridge.model import EuSection, Finding, InstanceHeader, Observer, Report, Severity, Study
 from bridge.settings import FhirSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,18 @@ def build_study(headers: Sequence[InstanceHeader], settings: FhirSettings) -> St
         _report_output(planned, study, patient, imaging_study, supporting, settings)
         for planned in plan_reports(reports)
     )
+    for report in reports:
+        _log_content_findings(report)
     findings = (*study.findings, *(f for r in reports for f in r.findings))
     return StudyOutput(study, patient, imaging_study, tuple(supporting), outputs, tuple(dict.fromkeys(findings)))
+
+
+def _log_content_findings(report: Report) -> None:
+    """What a report object could not map, with file and content-item path (INFO-level ones at DEBUG)."""
+    for finding in report.findings:
+        level = logging.DEBUG if finding.severity is Severity.INFO else logging.WARNING
+        log.log(level, "%s", finding, extra={"event": "report.content", "path": finding.source,
+                                             "item": finding.where})
 
 
 def _without_rejected(study: Study, rejected: frozenset[str]) -> Study:

@@ -315,7 +315,7 @@ def test_a_rejection_note_withdraws_the_instance_from_the_imaging_study() -> Non
     assert {study_images[0].SOPInstanceUID, study_images[2].SOPInstanceUID} <= listed
 
 
-def test_malformed_sr_content_is_reported_with_paths_and_the_rest_is_built() -> None:
+def test_malformed_sr_content_is_reported_with_paths_and_the_rest_is_built(caplog: pytest.LogCaptureFixture) -> None:
     study_images = images(1)
     cyclic = Dataset()
     cyclic.RelationshipType = "INFERRED FROM"
@@ -329,7 +329,10 @@ def test_malformed_sr_content_is_reported_with_paths_and_the_rest_is_built() -> 
         f.heading(FINDINGS, f.text(FINDING, "Readable text survives."), cyclic, broken_num, code_without_value,
                   untyped),
     ])
-    study = build([*study_images, ds])
+    with caplog.at_level("WARNING", logger="bridge.pipeline"):
+        study = build([*study_images, ds])
+    logged = [(r.path, r.item) for r in caplog.records if getattr(r, "event", None) == "report.content"]
+    assert ("mem:1", "1.2.4") in logged  # the file and the content-item path of the CODE without a code
     bundle = as_json(study)
     assert errors_of(bundle) == []
     report = resources(bundle, "DiagnosticReport")[0]
