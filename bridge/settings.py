@@ -7,7 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -160,6 +160,69 @@ class StoreSettings(BaseModel):
     url: str | None = Field(None, description="SQLAlchemy URL; unset: sqlite:///<data_dir>/state.db")
 
 
+class AuthSettings(BaseModel):
+    """How the bridge authenticates to a FHIR server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["none", "bearer", "oauth2"] = Field("none", description="none, a static bearer token, or OAuth2")
+    token: str | None = Field(None, description="bearer: the token (better from BRIDGE_DELIVERY__... in the env)")
+    token_url: str | None = Field(None, description="oauth2 client credentials: the token endpoint")
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthSettings:
+        if self.kind == "bearer" and not self.token:
+            raise ValueError("auth kind 'bearer' needs a token")
+        if self.kind == "oauth2" and not (self.token_url and self.client_id and self.client_secret):
+            raise ValueError("auth kind 'oauth2' needs token_url, client_id and client_secret")
+        return self
+
+
+class FhirServerSettings(BaseModel):
+    """One FHIR server the bridge delivers every study revision to (a sink with its own queue)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="the sink's name in the queue and the CLI")
+    base_url: str = Field(..., description="the server's FHIR base, e.g. https://fhir.example.org/fhir")
+    mode: Literal["put", "conditional"] = Field(
+        "put", description="put: PUT Type/id with the bridge's ids; conditional: PUT Type?identifier=... where the "
+        "resource has a business identifier (servers that assign their own ids)")
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    verify_tls: bool = Field(True, description="check the server's certificate")
+    ca_file: Path | None = Field(None, description="CA bundle for the server's certificate (a private CA)")
+    timeout: float = Field(30.0, gt=0, description="seconds for each HTTP request")
+    max_attempts: int = Field(10, ge=1, description="attempts before a delivery is dead-lettered")
+    max_age: float = Field(86400.0, gt=0, description="seconds after which a failing delivery is dead-lettered")
+    backoff: float = Field(2.0, gt=0, description="first retry delay in seconds; doubles each attempt, with jitter")
+    backoff_cap: float = Field(600.0, gt=0, description="longest retry delay in seconds (Retry-After may ask more)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class DeliverySettings(BaseModel):
+    """Where sealed study revisions are delivered beyond the file sink."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fhir_servers: tuple[FhirServerSettings, ...] = Field((), description="FHIR servers; each is its own sink")
+    poll_interval: float = Field(0.5, gt=0, description="seconds between delivery passes when idle")
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _unique_names(cls, value: tuple[FhirServerSettings, ...]) -> tuple[FhirServerSettings, ...]:
+        names = [server.name for server in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"FHIR server names must be unique: {names}")
+        return value
+
+
 class ServiceSettings(BaseModel):
     """Where `dicom-bridge serve` keeps its data and writes its output."""
 
@@ -185,6 +248,7 @@ class Settings(BaseModel):
     grouping: GroupingSettings = Field(default_factory=GroupingSettings)  # type: ignore[arg-type]
     watch: WatchSettings = Field(default_factory=WatchSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

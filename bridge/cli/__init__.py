@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from bridge import __version__
-from bridge.cli import convert, samples, send, serve, status, validate
+from bridge.cli import convert, deliveries, samples, send, serve, status, validate
 from bridge.cli.common import EXIT_CONFIG, console_err
 from bridge.errors import ConfigError
 from bridge.log import setup_logging
@@ -29,6 +29,8 @@ app.command("samples")(samples.samples_command)
 app.command("serve")(serve.serve_command)
 app.command("send")(send.send_command)
 app.command("status")(status.status_command)
+app.command("deadletters")(deliveries.deadletters_command)
+app.command("replay")(deliveries.replay_command)
 
 
 def _version(value: bool) -> None:

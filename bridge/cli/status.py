@@ -48,7 +48,7 @@ def _print(store: StateStore, counts: QueueCounts) -> None:
     for column in ("State", "Revision", "Instances", "Last emitted (UTC)", "Last error"):
         table.add_column(column, overflow="fold")
     for study in store.studies():
-        emitted = _utc(study.emitted_at) if study.emitted_at else ""
+        emitted = utc(study.emitted_at) if study.emitted_at else ""
         style = "red" if study.state is StudyState.FAILED else None
         table.add_row(
             study.study_instance_uid, study.state.value, str(study.revision), str(study.instance_count), emitted,
@@ -61,5 +61,5 @@ def _print(store: StateStore, counts: QueueCounts) -> None:
     )
 
 
-def _utc(seconds: float) -> str:
+def utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")

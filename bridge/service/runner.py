@@ -24,6 +24,7 @@ from bridge.ingest.scp import Listener
 from bridge.ingest.spool import Spool
 from bridge.ingest.watch import FolderWatch
 from bridge.model import InstanceIdentity
+from bridge.service.delivery import Deliverer
 from bridge.service.scheduler import Scheduler
 from bridge.service.work import identify, warm_up
 from bridge.settings import Settings
@@ -48,6 +49,7 @@ class Service:
         self.listener: Listener | None = None
         self.watch: FolderWatch | None = None
         self.scheduler: Scheduler | None = None
+        self.deliverer: Deliverer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -102,6 +104,9 @@ class Service:
             store_url=store_url,
         )
         self._spawn("scheduler", self.scheduler.run)
+        if settings.delivery.fhir_servers:
+            self.deliverer = Deliverer(settings.delivery, store, self.owner, self.clock)
+            self._spawn("delivery", self.deliverer.run)
         if settings.watch.inboxes:
             self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify)
             self._spawn("watch", self.watch.run)
@@ -129,6 +134,8 @@ class Service:
         self._stop.set()
         if self.scheduler is not None:
             self.scheduler.wake.set()
+        if self.deliverer is not None:
+            self.deliverer.wake.set()
         for thread in self._threads:
             thread.join(timeout=max(grace, 1.0) + 30)
         self._threads.clear()
@@ -194,7 +201,8 @@ class Service:
         return self.listener.port
 
     def is_idle(self) -> bool:
-        """True when everything received has been parsed, and every study sealed or failed."""
+        """True when everything received has been parsed, every study sealed or failed, and no delivery is
+        due or being sent (retries waiting for their back-off do not count)."""
         if self.store is None or self.scheduler is None:
             return True
         counts = self.store.counts()
@@ -207,6 +215,7 @@ class Service:
             and counts.building_studies == 0
             and counts.open_studies == failed_waiting
             and self.scheduler.building == 0
+            and (self.deliverer is None or self.store.delivery_backlog(now) == 0)
         )
 
     def wait_idle(self, timeout: float = 60.0) -> bool:

@@ -57,6 +57,7 @@ class Scheduler:
         self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
+        self._sinks = tuple(server.name for server in settings.delivery.fhir_servers)
         self.wake = threading.Event()
 
     @property
@@ -146,6 +147,7 @@ class Scheduler:
                 instances=tuple((i.sop_instance_uid, i.path) for i in claim.instances),
                 fhir=self.settings.fhir,
                 output_dir=str(self.settings.service.output_dir),
+                outbox_dir=str(self.settings.service.data_dir.resolve() / "outbox") if self._sinks else None,
             )
             future = self.pool.submit(build, job)
             future.add_done_callback(lambda _f: self.wake.set())
@@ -207,7 +209,8 @@ class Scheduler:
             )
             return
         now = self.clock()
-        record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now)
+        record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now,
+                                           sinks=self._sinks, payload=result.payload)
         log.info(
             "sealed study %s revision %d (%d instances, %d reports, %d files)",
             uid,

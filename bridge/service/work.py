@@ -45,6 +45,7 @@ class BuildJob:
     instances: tuple[tuple[str, str], ...]  # (SOP Instance UID, path)
     fhir: FhirSettings
     output_dir: str
+    outbox_dir: str | None = None  # where the delivery payload goes; None: no FHIR server sink is configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class BuildResult:
     report_count: int
     rejected: tuple[tuple[str, str], ...]  # (SOP Instance UID, reason): files that turned out unusable
     error: str | None  # the build failed as a whole (nothing written)
+    payload: str | None = None  # the delivery payload written for the FHIR server sinks
 
 
 def build(job: BuildJob) -> BuildResult:
@@ -73,6 +75,7 @@ def build(job: BuildJob) -> BuildResult:
 def _build(job: BuildJob) -> BuildResult:
     from bridge.pipeline import build_study
     from bridge.sinks.files import write_study
+    from bridge.sinks.payload import write_payload
     from bridge.validate import validate_bundle
 
     headers: list[InstanceHeader] = []
@@ -95,6 +98,7 @@ def _build(job: BuildJob) -> BuildResult:
             problems = "; ".join(str(e) for e in errors[:3])
             raise ValueError(f"report bundle of {report.report.sop_instance_uid} fails validation: {problems}")
     written = write_study(Path(job.output_dir), output)
+    payload = str(write_payload(Path(job.outbox_dir), output, job.revision)) if job.outbox_dir else None
     files = (written.imaging_study, written.patient, *written.supporting, *written.reports)
     digest = hashlib.sha256()
     for path in files:
@@ -108,6 +112,7 @@ def _build(job: BuildJob) -> BuildResult:
         report_count=len(output.reports),
         rejected=tuple(rejected),
         error=None,
+        payload=payload,
     )
 
 

@@ -10,6 +10,9 @@ from bridge.store.engine import default_sqlite_url
 from bridge.store.migrations import STORE_SCHEMA_VERSION
 from bridge.store.repo import StateStore, open_store
 from bridge.store.types import (
+    DeliveryClaim,
+    DeliveryRecord,
+    DeliveryState,
     Identity,
     InstanceRecord,
     InstanceState,
@@ -26,6 +29,9 @@ from bridge.store.types import (
 )
 
 __all__ = [
+    "DeliveryClaim",
+    "DeliveryRecord",
+    "DeliveryState",
     "STORE_SCHEMA_VERSION",
     "Identity",
     "InstanceRecord",

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, insert, inspect, select, text, update
 
 from bridge.errors import StoreError
-from bridge.store.schema import STORE_TABLES, metadata, schema_version
+from bridge.store.schema import STORE_TABLES, deliveries, metadata, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,12 @@ class Step(NamedTuple):
 
 # Upgrades in order, versions BASE_VERSION + 1, + 2, ... When adding one, also change schema.py to the new shape:
 # new databases are created from schema.metadata, existing ones reach the same shape through the steps.
-STEPS: list[Step] = []
+def _add_deliveries(conn: Connection) -> None:
+    """Version 2: the delivery outbox (issue: delivery to FHIR servers)."""
+    deliveries.create(conn)  # with its indexes
+
+
+STEPS: list[Step] = [Step(2, "delivery outbox (deliveries table)", _add_deliveries)]
 
 
 def latest_version(steps: Sequence[Step] = STEPS) -> int:

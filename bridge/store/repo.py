@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.errors import StoreError
 from bridge.store.engine import READ_ONLY, guarded, make_engine
 from bridge.store.migrations import drop_store_tables, ensure_schema, read_version
+from bridge.store.outbox import DeliveryQueue, enqueue_deliveries
 from bridge.store.schema import instances, studies, uid_key
 from bridge.store.types import (
     Identity,
@@ -79,7 +80,7 @@ def open_store(url: str, *, fresh: bool = False) -> StateStore:
     return StateStore(engine)
 
 
-class StateStore:
+class StateStore(DeliveryQueue):
     """The work queue and study states; thread-safe, each method one transaction. Use ``open_store`` to make one."""
 
     def __init__(self, engine: Engine) -> None:
@@ -330,11 +331,13 @@ class StateStore:
         ]
 
     def complete_study(self, study_instance_uid: str, owner: str, revision: int, generation: int,
-                       emitted_digest: str, now: float) -> StudyRecord:
+                       emitted_digest: str, now: float, sinks: Sequence[str] = (),
+                       payload: str | None = None) -> StudyRecord:
         """Record that ``owner`` emitted ``revision`` built from ``generation``; releases the lease.
 
         The study is SEALED when nothing changed during the build, else OPEN again (due when the arrivals since
-        the claim say). Raises StoreError("... lease lost") when ``owner`` no longer holds the study.
+        the claim say). In the same transaction, the revision is queued for delivery to each of ``sinks`` with
+        its ``payload`` (the outbox). Raises StoreError("... lease lost") when ``owner`` no longer holds the study.
         """
         key = uid_key(study_instance_uid)
         with self._write("complete_study") as conn:
@@ -347,6 +350,8 @@ class StateStore:
                         due_at=None if sealed else row.due_at, revision=revision, emitted_digest=emitted_digest,
                         emitted_at=now, last_error=None, **_LEASE_CLEARED)
             )
+            if sinks and payload is not None:
+                enqueue_deliveries(conn, study_instance_uid, revision, sinks, payload, now)
             return _study_record(conn.execute(select(studies, _instance_count).where(studies.c.study_key == key))
                                  .one())
 

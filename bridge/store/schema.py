@@ -56,13 +56,34 @@ studies = Table(
 )
 Index("ix_studies_state_due_at", studies.c.state, studies.c.due_at)
 
+deliveries = Table(  # the outbox: a row per (sink, study revision), written in the transaction that seals it
+    "deliveries",
+    metadata,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column("sink", String(40), nullable=False),
+    Column("study_key", String(64), nullable=False),  # uid_key(study_instance_uid)
+    Column("study_instance_uid", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("payload", Text, nullable=False),  # path of the revision's delivery payload (JSON) under the data dir
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("due_at", Double, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", Double, nullable=True),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", Double, nullable=True),
+)
+Index("ix_deliveries_state_due_at", deliveries.c.state, deliveries.c.due_at)
+Index("ix_deliveries_sink_study_key", deliveries.c.sink, deliveries.c.study_key)
+
 schema_version = Table(
     "schema_version",
     metadata,
     Column("version", Integer, nullable=False),  # one row
 )
 
-STORE_TABLES = ("instances", "studies", "schema_version")
+STORE_TABLES = ("instances", "studies", "deliveries", "schema_version")
 
 
 def uid_key(uid: str) -> str:

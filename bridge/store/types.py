@@ -140,3 +140,40 @@ class QueueCounts:
     unparsed: int  # RECEIVED instances
     open_studies: int  # OPEN or FAILED
     building_studies: int
+
+
+class DeliveryState(StrEnum):
+    """Where a delivery of a study revision to one sink stands."""
+
+    PENDING = "pending"  # due at due_at (first attempt or a retry)
+    SENDING = "sending"  # leased by a node
+    DELIVERED = "delivered"
+    DEAD = "dead"  # dead-lettered: attempts or age exhausted, or refused by the server; `replay` re-queues it
+    SUPERSEDED = "superseded"  # a newer revision of the study was queued for the same sink: never sent
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryClaim:
+    """A delivery leased to one node: send ``payload`` to ``sink``."""
+
+    delivery_id: int
+    sink: str
+    study_instance_uid: str
+    revision: int
+    payload: str
+    attempts: int  # attempts made before this one
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    delivery_id: int
+    sink: str
+    study_instance_uid: str
+    revision: int
+    state: DeliveryState
+    attempts: int
+    created_at: float
+    due_at: float | None
+    last_error: str | None
+    delivered_at: float | None

@@ -1,13 +1,17 @@
-"""Integration fixtures: the PostgreSQL server the store tests use, when one answers."""
+"""Integration fixtures: the PostgreSQL server the store tests use, when one answers, and a store on each backend."""
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.store import StateStore, open_store
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -45,3 +49,18 @@ def postgres_url_or_skip() -> str:
 @pytest.fixture
 def postgres_url() -> str:
     return postgres_url_or_skip()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh state store URL on each backend (the PostgreSQL one skips when the server is absent)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[StateStore]:
+    with open_store(store_url, fresh=True) as s:
+        yield s

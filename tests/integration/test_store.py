@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,20 +34,6 @@ QUIET, MAX_AGE = 60.0, 600.0
 TIMING = Timing(quiet_period=QUIET, max_age=MAX_AGE)
 CT = "1.2.840.10008.5.1.4.1.1.2"
 R = TypeVar("R")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[StateStore]:
-    with open_store(store_url, fresh=True) as s:
-        yield s
 
 
 def receipt(uid: str, *, digest: str = "d1", at: float = T0, path: str | None = None) -> Receipt:

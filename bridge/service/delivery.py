@@ -1,0 +1,96 @@
+"""The delivery loop: sends queued study revisions to the FHIR server sinks, retries, dead-letters.
+
+One thread per service. Each pass leases the due deliveries (at most one per study and sink, so revisions
+go out in order), sends each one's payload with its sink, and records the outcome in the store: delivered;
+due again after a back-off (network errors, timeouts, 408/429/5xx/412, Retry-After honoured); or
+dead-lettered with the server's answer (other 4xx, or attempts/age exhausted). Nothing is ever dropped:
+`dicom-bridge replay` re-queues dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from bridge.settings import DeliverySettings
+from bridge.sinks.fhir_rest import Outcome, RestSink, next_attempt
+from bridge.sinks.payload import read_payload
+from bridge.store import DeliveryClaim, StateStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 8
+
+
+class Deliverer:
+    """Runs ``run()`` in a thread until ``stop`` is set."""
+
+    def __init__(self, settings: DeliverySettings, store: StateStore, owner: str,
+                 clock: Callable[[], float] = time.time, sinks: dict[str, RestSink] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.sinks = sinks if sinks is not None else {s.name: RestSink(s) for s in settings.fhir_servers}
+        self._servers = {s.name: s for s in settings.fhir_servers}
+        self.wake = threading.Event()
+        self.delivered = 0
+
+    @property
+    def lease(self) -> float:
+        """Seconds a node holds a delivery: longer than the requests of one attempt can take."""
+        longest = max((s.timeout for s in self.settings.fhir_servers), default=30.0)
+        return 4 * longest + 60.0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                worked = self.pass_once()
+            except Exception:  # a store outage: log, wait, go on (the deliveries stay queued)
+                log.exception("delivery pass failed", extra={"event": "delivery.pass_failed"})
+                worked = False
+            if not worked:
+                self.wake.wait(self.settings.poll_interval)
+                self.wake.clear()
+        for sink in self.sinks.values():
+            sink.close()
+
+    def pass_once(self) -> bool:
+        claims = self.store.claim_due_deliveries(self.clock(), self.owner, self.lease, BATCH, tuple(self.sinks))
+        for claim in claims:
+            self._deliver(claim)
+        return bool(claims)
+
+    def _deliver(self, claim: DeliveryClaim) -> None:
+        sink = self.sinks[claim.sink]
+        try:
+            payload = read_payload(claim.payload)
+        except (OSError, ValueError) as exc:
+            outcome = Outcome(False, False, f"payload {claim.payload} cannot be read: {exc}")
+        else:
+            started = time.monotonic()
+            outcome = sink.send(payload)
+            elapsed = time.monotonic() - started
+        now = self.clock()
+        if outcome.done:
+            self.store.delivery_succeeded(claim.delivery_id, self.owner, now)
+            self.delivered += 1
+            log.info("delivered study %s revision %d to %s (%d requests, %.2f s)", claim.study_instance_uid,
+                     claim.revision, claim.sink, outcome.requests, elapsed,
+                     extra={"event": "delivery.done", "study_uid": claim.study_instance_uid, "sink": claim.sink})
+            return
+        attempts = claim.attempts + 1
+        retry_at = (next_attempt(self._servers[claim.sink], attempts, claim.created_at, now, outcome.retry_after)
+                    if outcome.retry else None)
+        error = outcome.error or "unknown error"
+        self.store.delivery_failed(claim.delivery_id, self.owner, error, retry_at)
+        if retry_at is None:
+            log.error("dead-lettered delivery %d (study %s revision %d to %s) after %d attempts: %s",
+                      claim.delivery_id, claim.study_instance_uid, claim.revision, claim.sink, attempts, error,
+                      extra={"event": "delivery.dead", "study_uid": claim.study_instance_uid, "sink": claim.sink})
+        else:
+            log.warning("delivery of study %s revision %d to %s failed (attempt %d), retry in %.1f s: %s",
+                        claim.study_instance_uid, claim.revision, claim.sink, attempts, retry_at - now, error,
+                        extra={"event": "delivery.retry", "study_uid": claim.study_instance_uid, "sink": claim.sink})

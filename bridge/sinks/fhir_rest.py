@@ -1,0 +1,202 @@
+"""The FHIR REST sink: one study revision -> one transaction Bundle, then each report document PUT whole.
+
+Idempotent by construction: every entry is ``PUT Type/id`` with the bridge's deterministic ids (or, in
+``conditional`` mode, ``PUT Type?identifier=system|value`` where the resource has a business identifier), so
+sending a revision again, re-ingesting a study or replaying a dead letter never creates a second resource.
+The document Bundles go in separate ``PUT Bundle/id`` requests so that the server leaves their fullUrls alone.
+
+``send`` never raises for what the server or the network does: it returns an Outcome saying whether the
+delivery is done, should be retried (network errors, timeouts, 408/429/5xx/412, honouring Retry-After) or is
+refused for good (other 4xx, with the server's OperationOutcome).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bridge.settings import FhirServerSettings
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+RETRYABLE = frozenset({408, 412, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to: ``done``; else ``retry`` (after ``retry_after`` seconds when the server said)."""
+
+    done: bool
+    retry: bool = False
+    error: str | None = None
+    retry_after: float | None = None
+    requests: int = 0
+
+
+class RestSink:
+    """Delivers payloads to one FHIR server; safe to use from one thread at a time per instance."""
+
+    def __init__(self, settings: FhirServerSettings, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        verify: Any = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+        self._client = httpx.Client(base_url=settings.base_url + "/", timeout=settings.timeout, verify=verify,
+                                    transport=transport, headers={"Accept": FHIR_JSON})
+        self._token: str | None = settings.auth.token if settings.auth.kind == "bearer" else None
+        self._token_expires = float("inf") if self._token else 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def send(self, payload: dict[str, Any]) -> Outcome:
+        """Deliver one payload: the transaction, then each document. The first failure ends the attempt."""
+        requests = 0
+        try:
+            transaction = self.transaction(payload)
+            if transaction["entry"]:
+                entries = len(transaction["entry"])
+                what = f"transaction of {entries} entries"
+                outcome = self._request("POST", self.settings.base_url, transaction, what)
+                requests += 1
+                if outcome is not None:
+                    return _with_requests(outcome, requests)
+            for document in payload.get("documents", ()):
+                outcome = self._request("PUT", f"Bundle/{quote(document['id'])}", document,
+                                        f"document Bundle/{document['id']}")
+                requests += 1
+                if outcome is not None:
+                    return _with_requests(outcome, requests)
+        except httpx.TimeoutException as exc:
+            return Outcome(False, True, f"timeout after {self.settings.timeout:g} s: {type(exc).__name__}",
+                           requests=requests)
+        except httpx.TransportError as exc:
+            return Outcome(False, True, f"network error: {type(exc).__name__}: {exc}", requests=requests)
+        except httpx.HTTPStatusError as exc:  # the OAuth2 token endpoint refused: retried like a server error
+            return Outcome(False, True, f"OAuth2 token: {exc}", requests=requests)
+        return Outcome(True, requests=requests)
+
+    def transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The transaction Bundle upserting every resource of the payload."""
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": r, "request": self._request_line(r)} for r in payload.get("resources", ())],
+        }
+
+    def _request_line(self, resource: dict[str, Any]) -> dict[str, str]:
+        kind, rid = resource["resourceType"], resource["id"]
+        if self.settings.mode == "conditional":
+            identifier = next((i for i in resource.get("identifier") or () if i.get("system") and i.get("value")),
+                              None)
+            if identifier is not None:
+                token = quote(f"{identifier['system']}|{identifier['value']}", safe="")
+                return {"method": "PUT", "url": f"{kind}?identifier={token}"}
+        return {"method": "PUT", "url": f"{kind}/{rid}"}
+
+    def _request(self, method: str, url: str, body: dict[str, Any], what: str) -> Outcome | None:
+        """None when the server accepted; else the Outcome of the refusal."""
+        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": FHIR_JSON, "Prefer": "return=minimal", **self._auth_headers()}
+        response = self._client.request(method, url, content=content, headers=headers)
+        if response.status_code == 401 and self.settings.auth.kind == "oauth2":
+            self._token = None  # expired early or revoked: fetch a new one once
+            headers.update(self._auth_headers())
+            response = self._client.request(method, url, content=content, headers=headers)
+        if response.is_success:
+            return None
+        detail = f"{what}: HTTP {response.status_code}: {_operation_outcome(response)}"
+        retry = response.status_code in RETRYABLE
+        return Outcome(False, retry, detail, _retry_after(response) if retry else None)
+
+    # -- auth ------------------------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        auth = self.settings.auth
+        if auth.kind == "none":
+            return {}
+        if auth.kind == "oauth2":
+            with self._lock:
+                if self._token is None or time.time() >= self._token_expires:
+                    self._fetch_token()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _fetch_token(self) -> None:
+        """OAuth2 client credentials (RFC 6749 §4.4); the token is reused until 30 s before it expires."""
+        auth = self.settings.auth
+        assert auth.token_url and auth.client_id and auth.client_secret
+        form = {"grant_type": "client_credentials"} | ({"scope": auth.scope} if auth.scope else {})
+        response = self._client.post(auth.token_url, data=form, auth=(auth.client_id, auth.client_secret))
+        if not response.is_success:
+            raise httpx.HTTPStatusError(f"token endpoint answered HTTP {response.status_code}",
+                                        request=response.request, response=response)
+        data = response.json()
+        self._token = str(data["access_token"])
+        self._token_expires = time.time() + max(float(data.get("expires_in", 300)) - 30.0, 1.0)
+
+
+def next_attempt(settings: FhirServerSettings, attempts: int, created_at: float, now: float,
+                 retry_after: float | None) -> float | None:
+    """When to try again after ``attempts`` failed attempts (this one included); None: dead-letter it.
+
+    Exponential back-off with full jitter in [delay/2, delay], capped; a server's Retry-After is honoured.
+    """
+    if attempts >= settings.max_attempts or now - created_at >= settings.max_age:
+        return None
+    delay = min(settings.backoff_cap, settings.backoff * 2 ** (attempts - 1))
+    delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    if now + delay - created_at > settings.max_age:
+        return None
+    return now + delay
+
+
+def _with_requests(outcome: Outcome, requests: int) -> Outcome:
+    return Outcome(outcome.done, outcome.retry, outcome.error, outcome.retry_after, requests)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _operation_outcome(response: httpx.Response) -> str:
+    """The diagnostics of the server's OperationOutcome, else the start of the body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome":
+        issues = data.get("issue") or []
+        parts = [
+            " ".join(str(p) for p in (i.get("severity"), i.get("code"), i.get("diagnostics")
+                                     or (i.get("details") or {}).get("text"), i.get("expression")) if p)
+            for i in issues if isinstance(i, dict)
+        ]
+        return "OperationOutcome: " + "; ".join(parts) if parts else "OperationOutcome without issues"
+    return json.dumps(data)[:300]
