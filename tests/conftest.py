@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fhir_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DICOM = REPO / "sample_dicom"
 SHARED = REPO.parent / "shared"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import http.client
 import json
+import random
 import socket
 import sys
 import threading
@@ -163,6 +164,45 @@ class _Active:
     remaining: int | None = field(default=None)
 
 
+def _local_port_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections (ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fp:
+            return int(fp.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _listening_server(port: int = 0) -> _Server:
+    """The proxy's server on ``port``, or on a free port below the ephemeral range.
+
+    A port from the ephemeral range could be given, as a local port, to an outgoing connection of this machine
+    while the proxy listens on it (the listener allows address reuse); refusing connections then could not
+    re-bind the port. Below the range, only explicit binds take ports.
+    """
+    if port:
+        return _Server(("127.0.0.1", port), _Handler)
+    floor = _local_port_floor()
+    for candidate in random.sample(range(max(1024, floor - 12_000), floor), 200):
+        try:
+            return _Server(("127.0.0.1", candidate), _Handler)
+        except OSError:
+            continue
+    return _Server(("127.0.0.1", 0), _Handler)
+
+
+def free_port() -> int:
+    """A port the proxy can take later (``FaultProxy(..., port=free_port())``).
+
+    For a proxy whose URL must be known before it starts, e.g. by a service that forks worker processes: a
+    child forked after the proxy opened its socket would keep the port listening while the proxy refuses.
+    """
+    server = _listening_server()
+    port = int(server.server_address[1])
+    server.server_close()
+    return port
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -206,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
 class FaultProxy:
     """A reverse proxy on 127.0.0.1 (ephemeral port) in front of ``upstream_base``; use as a context manager."""
 
-    def __init__(self, upstream_base: str, *, upstream_timeout: float = 30.0) -> None:
+    def __init__(self, upstream_base: str, *, upstream_timeout: float = 30.0, port: int = 0) -> None:
         parts = urlsplit(upstream_base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"upstream_base must be an http(s) URL, got {upstream_base!r}")
@@ -226,21 +266,22 @@ class FaultProxy:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._refusing = False
-        self.port = 0
+        self._wanted_port = port
+        self.port = port
 
     # -- life cycle -------------------------------------------------------------------------------------------------
 
     @property
     def base(self) -> str:
         """The proxy's base URL, with the upstream's path: ``http://127.0.0.1:<port>/fhir/R5``."""
-        if self._server is None:
+        if self._server is None and not self._wanted_port:
             raise RuntimeError("the proxy is not started")
         return f"http://127.0.0.1:{self.port}{self._base_path}"
 
     def start(self) -> FaultProxy:
         if self._server is not None:
             raise RuntimeError("already started")
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _listening_server(self._wanted_port)
         server.proxy = self
         self._server = server
         self.port = server.server_address[1]
