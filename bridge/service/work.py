@@ -97,7 +97,7 @@ def _build(job: BuildJob) -> BuildResult:
         if errors:
             problems = "; ".join(str(e) for e in errors[:3])
             raise ValueError(f"report bundle of {report.report.sop_instance_uid} fails validation: {problems}")
-    written = write_study(Path(job.output_dir), output)
+    written = write_study(Path(job.output_dir), output, job.revision)
     payload = str(write_payload(Path(job.outbox_dir), output, job.revision)) if job.outbox_dir else None
     files = (written.imaging_study, written.patient, *written.supporting, *written.reports)
     digest = hashlib.sha256()

@@ -6,12 +6,18 @@ Layout under the output folder::
         ImagingStudy.json            ImagingStudyEuImaging
         Patient.json                 patient-eu-core
         <Type>-<id>.json             Organizations, Devices, Practitioners the ImagingStudy references
-        report-<SOPInstanceUID>.json BundleReportEuImaging, one per report object
+        report-<SOPInstanceUID>.json BundleReportEuImaging (or the minimal-metadata collection), one per report
+        index.json                   what was written last: the revision, and each file's resource
+                                     type, id and SHA-256 (written last, so it never names a missing file;
+                                     no clock: converting the same files twice gives the same bytes)
+
+A new revision of a study rewrites its folder in place: each file is replaced atomically, then the index.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -39,8 +45,11 @@ class WrittenStudy:
     reports: tuple[Path, ...]
 
 
-def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
-    """Write every resource of ``output`` under ``out_dir/<StudyInstanceUID>/``; rewriting replaces files."""
+def write_study(out_dir: Path, output: StudyOutput, revision: int | None = None) -> WrittenStudy:
+    """Write every resource of ``output`` under ``out_dir/<StudyInstanceUID>/``; rewriting replaces files.
+
+    ``index.json`` lists what was written (with ``revision`` when the service gives one) and is written last.
+    """
     folder = study_folder(out_dir, output.study_instance_uid)
     folder.mkdir(parents=True, exist_ok=True)
     supporting = tuple(
@@ -49,7 +58,7 @@ def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
     reports = tuple(
         write_json(folder / f"report-{_safe_name(r.report.sop_instance_uid)}.json", r.bundle) for r in output.reports
     )
-    return WrittenStudy(
+    written = WrittenStudy(
         study_instance_uid=output.study_instance_uid,
         folder=folder,
         imaging_study=write_json(folder / "ImagingStudy.json", output.imaging_study),
@@ -57,6 +66,19 @@ def write_study(out_dir: Path, output: StudyOutput) -> WrittenStudy:
         supporting=supporting,
         reports=reports,
     )
+    resources = [output.imaging_study, output.patient, *output.supporting, *(r.bundle for r in output.reports)]
+    paths = [written.imaging_study, written.patient, *supporting, *reports]
+    index = {
+        "study_instance_uid": output.study_instance_uid,
+        "revision": revision,
+        "files": [
+            {"name": path.name, "resourceType": resource.get_resource_type(), "id": resource.id,
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            for path, resource in zip(paths, resources, strict=True)
+        ],
+    }
+    _write_bytes(folder / "index.json", json.dumps(index, indent=2).encode("utf-8") + b"\n")
+    return written
 
 
 def study_folder(out_dir: Path, study_instance_uid: str) -> Path:
@@ -67,6 +89,10 @@ def study_folder(out_dir: Path, study_instance_uid: str) -> Path:
 def write_json(path: Path, resource: Resource) -> Path:
     """Write ``resource`` as pretty JSON via a temporary file and a rename, so readers never see half a file."""
     data = resource.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode("utf-8") + b"\n"
+    return _write_bytes(path, data)
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fp:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -77,6 +79,15 @@ def test_straggler_makes_revision_2_with_the_same_ids(tmp_path: Path) -> None:
         assert second.numberOfInstances == 26
         assert bridge.report_bundles(STUDY_UID)[0].id == first_bundle.id
         assert sorted(p.name for p in bridge.study_folder(STUDY_UID).iterdir()) == files_before
+        index = json.loads((bridge.study_folder(STUDY_UID) / "index.json").read_text())
+        assert index["revision"] == 2
+        listed = {f["name"]: f for f in index["files"]}
+        assert set(listed) == set(files_before) - {"index.json"}
+        image_study = listed["ImagingStudy.json"]
+        assert (image_study["resourceType"], image_study["id"]) == ("ImagingStudy", second.id)
+        folder = bridge.study_folder(STUDY_UID)
+        assert all(hashlib.sha256((folder / name).read_bytes()).hexdigest() == f["sha256"]
+                   for name, f in listed.items())
 
 
 def test_identical_resend_is_a_no_op_and_changed_bytes_replace(tmp_path: Path) -> None:
