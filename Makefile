@@ -47,14 +47,16 @@ samples: $(STAMP)
 	$(BIN)/dicom-bridge samples sample_dicom
 
 ## bench: conversion and listener throughput and memory against peers (dicom2fhir; DCMTK storescp, Orthanc),
-## each in the same run as its peers
+## and delivery to a FHIR server against a bare HTTP sender, each in the same run as its peers
 bench: $(STAMP)
 	$(BIN)/python bench/convert_bench.py
 	$(BIN)/python bench/listen_bench.py
+	$(BIN)/python bench/delivery_bench.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --quick
 	$(BIN)/python bench/listen_bench.py --quick
+	$(BIN)/python bench/delivery_bench.py --quick
 
 clean:
 	rm -rf out var .pytest_cache bench/.work

@@ -133,17 +133,20 @@ def build_report(
     organization = parties.organization
     org_ref = [reference("Organization", organization.id)] if organization and organization.id else []
     composition_id = resource_id("Composition", version.identifier_uid)
+    other_studies = [  # a report covering several studies: the others by Study Instance UID (guide §2.19)
+        Reference(type="ImagingStudy", identifier=dicom_uid_identifier(uid, c.DCM_STUDY_INSTANCE_UID_TYPE))
+        for uid in report.referenced_study_uids
+        if uid != study.study_instance_uid
+    ]
+    studies = [reference("ImagingStudy", parties.imaging_study_id), *other_studies]
+    for other in other_studies:  # every DiagnosticReport.study is also an entry of section imagingstudy
+        placement.add_entry(EuSection.IMAGING_STUDY, other)
     sections = _sections(report, study, parties, placement, settings, language)
     effective, effective_ext = fhir_datetime(study.started, settings) if study.started else (None, None)
     based_on = [order_reference(study.order, settings)] if study.order else None
     regions = [Extension(url=c.EXT_ANATOMICAL_REGION, valueCodeableConcept=concept(r)) for r in study.anatomic_regions]
     idr = [Extension(url=url, valueReference=ref) for url, ref in placement.idr]
     version_ext = [Extension(url=EXT_ARTIFACT_VERSION, valueString=str(version.number))] if version.number > 1 else []
-    studies = [reference("ImagingStudy", parties.imaging_study_id)] + [
-        Reference(type="ImagingStudy", identifier=dicom_uid_identifier(uid, c.DCM_STUDY_INSTANCE_UID_TYPE))
-        for uid in report.referenced_study_uids
-        if uid != study.study_instance_uid
-    ]
 
     diagnostic_report = DiagnosticReport(
         id=resource_id("DiagnosticReport", version.identifier_uid),

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from bridge.settings import FhirServerSettings
 
@@ -110,7 +111,7 @@ class RestSink:
 
     def _request(self, method: str, url: str, body: dict[str, Any], what: str) -> Outcome | None:
         """None when the server accepted; else the Outcome of the refusal."""
-        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        content = orjson.dumps(body)  # study revisions are large: the standard library's encoder is 8x slower
         headers = {"Content-Type": FHIR_JSON, "Prefer": "return=minimal", **self._auth_headers()}
         response = self._client.request(method, url, content=content, headers=headers)
         if response.status_code == 401 and self.settings.auth.kind == "oauth2":

@@ -7,11 +7,12 @@ id or conditional update), so one payload serves every configured server.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from bridge.pipeline import StudyOutput
@@ -47,7 +48,7 @@ def write_payload(outbox: Path, output: StudyOutput, revision: int) -> Path:
     folder = study_folder(outbox, output.study_instance_uid)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"revision-{revision}.json"
-    data = json.dumps(payload_of(output), separators=(",", ":")).encode("utf-8")
+    data = orjson.dumps(payload_of(output))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fp:
@@ -68,5 +69,5 @@ def write_payload(outbox: Path, output: StudyOutput, revision: int) -> Path:
 
 def read_payload(path: str | Path) -> dict[str, Any]:
     with open(path, "rb") as fp:
-        data: dict[str, Any] = json.load(fp)
+        data: dict[str, Any] = orjson.loads(fp.read())
     return data

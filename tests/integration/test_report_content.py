@@ -341,3 +341,23 @@ def test_malformed_sr_content_is_reported_with_paths_and_the_rest_is_built(caplo
     assert {"1.2.2", "1.2.4", "1.2.5"} <= where  # the cycle, the CODE without a code, the item without a type
     (size,) = [o for o in resources(bundle, "Observation") if o["code"].get("text") == "Size"]
     assert size["dataAbsentReason"]["coding"][0]["code"] == "unknown"
+
+
+def test_a_report_covering_two_studies_references_both_and_stays_valid() -> None:
+    study_images = images(1)
+    other_study = ct_dataset(InstanceNumber=1)  # a second study, not received by the bridge
+    ds = f.text_report([*study_images, other_study], [f.heading(FINDINGS, f.text(FINDING, "Both studies."))])
+    evidence = ds.CurrentRequestedProcedureEvidenceSequence[0]
+    moved = evidence.ReferencedSeriesSequence.pop()  # the other study's series goes into its own study item
+    second = Dataset()
+    second.StudyInstanceUID = other_study.StudyInstanceUID
+    second.ReferencedSeriesSequence = DicomSequence([moved])
+    ds.CurrentRequestedProcedureEvidenceSequence.append(second)
+    bundle = as_json(build([*study_images, ds]))
+    assert errors_of(bundle) == []
+    report = resources(bundle, "DiagnosticReport")[0]
+    imaging_study = resources(bundle, "ImagingStudy")[0]
+    assert report["study"][0] == {"reference": ref(imaging_study)}
+    assert report["study"][1]["identifier"]["value"] == f"urn:oid:{other_study.StudyInstanceUID}"
+    other_entries = [e for e in section(bundle, "18726-0")["entry"] if "identifier" in e]
+    assert [e["identifier"]["value"] for e in other_entries] == [f"urn:oid:{other_study.StudyInstanceUID}"]
