@@ -24,6 +24,12 @@ EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-re
 EXT_NOTE = "http://hl7.org/fhir/StructureDefinition/note"
 EXT_ANNOTATION_TYPE = "http://hl7.org/fhir/StructureDefinition/annotationType"
 EXT_EVENT_BASED_ON = "http://hl7.org/fhir/StructureDefinition/event-basedOn"
+# DiagnosticReport IDR-style extensions (guide §2.4): where the report points at its content
+EXT_IDR_FINDING = IG + "HL7IDRFinding"
+EXT_IDR_IMPRESSION = IG + "HL7IDRImpression"
+EXT_IDR_PATIENT_HISTORY = IG + "HL7IDRPatientHistory"
+EXT_IDR_IMAGING_PROCEDURE = IG + "HL7IDRImagingProcedure"
+EXT_IDR_RECOMMENDATION = IG + "HL7IDRRecommendation"
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 LOINC = "http://loinc.org"
@@ -43,6 +49,9 @@ URN_RFC3986 = "urn:ietf:rfc:3986"
 DCM_STUDY_INSTANCE_UID_TYPE = Code(DCM, "110180", "Study Instance UID")
 ACSN_TYPE = Code(V2_0203, "ACSN", "Accession ID")
 DCM_ACCESSION_TYPE = Code(DCM, "121022", "Accession Number")
+# HL7 DICOM SR to FHIR: Observation UID (0040,A171) identifiers
+OBSERVATION_UID_TYPE = Code("http://hl7.org/fhir/uv/dicom-sr/CodeSystem/dicom-identifier-type", "observation-uid",
+                            "Observation UID")
 # Report categories (guide §2.3, §2.4)
 LOINC_IMAGING_REPORT = Code(LOINC, "85430-7", "Diagnostic imaging report")
 MEDICAL_IMAGING = Code(PRIORITY_CATEGORY, "Medical-Imaging", "Medical Imaging")

@@ -92,6 +92,13 @@ def fhir_datetime(value: DicomDateTime, settings: FhirSettings) -> tuple[str, FH
     return written, FHIRPrimitiveExtension(extension=[Extension(url=c.EXT_UNCERTAIN_PERIOD, valuePeriod=period)])
 
 
+def instant(value: DicomDateTime, settings: FhirSettings) -> str:
+    """A FHIR instant (seconds and zone required); a date-only value is taken at midnight."""
+    full = value if value.has_time else DicomDateTime(value.iso + "T00:00:00", value.utc_offset)
+    written, _ = fhir_datetime(full, settings)
+    return datetime.fromisoformat(written).isoformat()
+
+
 def data_absent(reason: str = "unknown") -> FHIRPrimitiveExtension:
     """The data-absent-reason extension for a required primitive that DICOM did not give."""
     return FHIRPrimitiveExtension(extension=[Extension(url=c.EXT_DATA_ABSENT_REASON, valueCode=reason)])

@@ -25,9 +25,9 @@ from fhir.resources.resource import Resource
 
 from bridge.fhir import constants as c
 from bridge.fhir.bundle import full_url
-from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, order_reference, reference
+from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, instant, order_reference, reference
 from bridge.fhir.ids import resource_id
-from bridge.fhir.report import _instant, report_status
+from bridge.fhir.report import report_status
 from bridge.model import Code, EncapsulatedDocument, Report, Study, VerificationFlag
 from bridge.settings import FhirSettings
 
@@ -91,7 +91,7 @@ def build_minimal_bundle(
         )
     form = presented_form(document, settings, full_url(binary, settings) if binary is not None else None)
     when = report.content_datetime or document.created or study.started
-    issued = _instant(when, settings) if when is not None else None
+    issued = instant(when, settings) if when is not None else None
     diagnostic_report = _diagnostic_report(report, document, study, patient.id, imaging_study.id, organization,
                                            form, issued, settings)
     resources: list[Resource] = [diagnostic_report, patient, imaging_study]

@@ -7,8 +7,6 @@ Composition procedure section, DiagnosticReport.result (dgr-1) and DiagnosticRep
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fhir.resources.device import Device, DeviceName
 from fhir.resources.meta import Meta
 from fhir.resources.observation import Observation
@@ -17,13 +15,12 @@ from fhir.resources.reference import Reference
 
 from bridge.fhir import constants as c
 from bridge.fhir.content import ContentContext, Placement
-from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, reference
+from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, instant, reference
 from bridge.fhir.ids import resource_id
-from bridge.model import Code, DeviceObserver, DicomDateTime, DoseSummary, EuSection
+from bridge.model import Code, DeviceObserver, DoseSummary, EuSection
 from bridge.settings import FhirSettings
 
 PROFILE_RADIATION_DOSE = c.IG + "ObservationRadiationDoseEuImaging"
-IDR_IMAGING_PROCEDURE = c.IG + "HL7IDRImagingProcedure"
 RADIATION_DOSE_CODE = Code(
     c.LOINC, "73569-6", "Radiation exposure and protection information [Description] Document Diagnostic imaging"
 )
@@ -61,7 +58,7 @@ def dose_placement(ctx: ContentContext) -> Placement:
         placement.resources.append(device)
     placement.results.append(ref)
     placement.add_entry(EuSection.PROCEDURE, ref)
-    placement.idr.append((IDR_IMAGING_PROCEDURE, ref))
+    placement.idr.append((c.EXT_IDR_IMAGING_PROCEDURE, ref))
     placement.add_narrative(EuSection.PROCEDURE, dose.narrative)
     return placement
 
@@ -103,14 +100,7 @@ def _device_id(observer: DeviceObserver, sop_instance_uid: str) -> str:
 def _issued(ctx: ContentContext) -> str | None:
     """Observation.issued: the content date/time of the dose SR (sr-mapping.md §4.2), else the study start."""
     when = ctx.report.content_datetime or ctx.study.started
-    return _instant(when, ctx.settings) if when is not None else None
-
-
-def _instant(value: DicomDateTime, settings: FhirSettings) -> str:
-    """A FHIR instant (seconds and zone required); a date-only value is taken at midnight."""
-    full = value if value.has_time else DicomDateTime(value.iso + "T00:00:00", value.utc_offset)
-    written, _ = fhir_datetime(full, settings)
-    return datetime.fromisoformat(written).isoformat()
+    return instant(when, ctx.settings) if when is not None else None
 
 
 def _period(dose: DoseSummary, settings: FhirSettings) -> Period | None:

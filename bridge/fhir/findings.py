@@ -19,19 +19,15 @@ from bridge.fhir.content import ContentContext, Placement
 from bridge.fhir.datatypes import concept, reference
 from bridge.fhir.ids import resource_id
 from bridge.fhir.measurements import quantity_fields
-from bridge.model import Code, CodedObservation, EuSection
+from bridge.model import CodedObservation, EuSection
 
-OBSERVATION_UID_TYPE = Code("http://hl7.org/fhir/uv/dicom-sr/CodeSystem/dicom-identifier-type", "observation-uid",
-                            "Observation UID")
-IDR = "http://hl7.eu/fhir/imaging-r5/StructureDefinition/"
 IDR_BY_SECTION = {
-    EuSection.FINDINGS: IDR + "HL7IDRFinding",
-    EuSection.IMPRESSION: IDR + "HL7IDRImpression",
-    EuSection.COMPARISON: IDR + "HL7IDRFinding",
-    EuSection.HISTORY: IDR + "HL7IDRPatientHistory",
-    EuSection.PROCEDURE: IDR + "HL7IDRImagingProcedure",
+    EuSection.FINDINGS: c.EXT_IDR_FINDING,
+    EuSection.IMPRESSION: c.EXT_IDR_IMPRESSION,
+    EuSection.COMPARISON: c.EXT_IDR_FINDING,
+    EuSection.HISTORY: c.EXT_IDR_PATIENT_HISTORY,
+    EuSection.PROCEDURE: c.EXT_IDR_IMAGING_PROCEDURE,
 }
-IDR_RECOMMENDATION = IDR + "HL7IDRRecommendation"
 
 
 def coded_finding_placement(ctx: ContentContext, issued: str) -> Placement:
@@ -59,7 +55,7 @@ def coded_finding_placement(ctx: ContentContext, issued: str) -> Placement:
         ref = reference("ServiceRequest", request.id or "")
         placement.resources.append(request)
         placement.add_entry(EuSection.RECOMMENDATION, ref)
-        placement.idr.append((IDR_RECOMMENDATION, ref))
+        placement.idr.append((c.EXT_IDR_RECOMMENDATION, ref))
     placement.conclusion_codes.extend(concept(code, text=code.display) for code in report.content.conclusion_codes)
     return placement
 
@@ -68,7 +64,7 @@ def _observation(ctx: ContentContext, item: CodedObservation, issued: str) -> Ob
     report = ctx.report
     name = item.concept
     identifiers = [Identifier(system=c.URN_DICOM_UID, value=f"urn:oid:{item.observation_uid}",
-                              type=concept(OBSERVATION_UID_TYPE))] if item.observation_uid else None
+                              type=concept(c.OBSERVATION_UID_TYPE))] if item.observation_uid else None
     site = item.finding_sites[0] if item.finding_sites else None
     value: dict[str, object] = {}
     if item.quantity is not None:

@@ -10,7 +10,6 @@ ImagingStudy, so the study is referenced from ``derivedFrom`` as well.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from fhir.resources.annotation import Annotation
@@ -31,7 +30,7 @@ from fhir.resources.reference import Reference
 
 from bridge.fhir import constants as c
 from bridge.fhir.content import ContentContext, Placement
-from bridge.fhir.datatypes import dicom_uid_identifier, fhir_datetime, reference
+from bridge.fhir.datatypes import dicom_uid_identifier, instant, reference
 from bridge.fhir.ids import resource_id
 from bridge.model import (
     Algorithm,
@@ -58,10 +57,7 @@ PROFILE_ALGORITHM = DICOM_SR + "algorithm-identification"
 PROFILE_PARTICIPANT_DEVICE = DICOM_SR + "dicom-participant-device"
 PROFILE_FINDING_SITE = DICOM_SR + "dicom-sr-finding-site"
 PROFILE_SOURCE_SR_CONTENT_ITEM = DICOM_SR + "source-sr-content-item"
-IDR_FINDING = "http://hl7.eu/fhir/imaging-r5/StructureDefinition/HL7IDRFinding"
 
-DICOM_IDENTIFIER_TYPE = "http://hl7.org/fhir/uv/dicom-sr/CodeSystem/dicom-identifier-type"
-OBSERVATION_UID_TYPE = Code(DICOM_IDENTIFIER_TYPE, "observation-uid", "Observation UID")
 UMLS = "http://terminology.hl7.org/CodeSystem/umls"
 UCUM = "http://unitsofmeasure.org"
 
@@ -163,11 +159,7 @@ class _Builder:
     def issued(self, observed_at: DicomDateTime | None) -> str | None:
         """Observation DateTime of the item, else the report's Content Date/Time (else the study start)."""
         when = observed_at or self.report.content_datetime or self.ctx.study.started
-        if when is None:
-            return None
-        full = when if when.has_time else DicomDateTime(when.iso + "T00:00:00", when.utc_offset)
-        written, _ = fhir_datetime(full, self.ctx.settings)
-        return datetime.fromisoformat(written).isoformat()
+        return instant(when, self.ctx.settings) if when is not None else None
 
     def common(self, observed_at: DicomDateTime | None) -> dict[str, object]:
         return {
@@ -281,7 +273,7 @@ class _Builder:
         ref = self.add(observation)
         self.placement.results.append(ref)
         self.placement.add_entry(EuSection.FINDINGS, ref)
-        self.placement.idr.append((IDR_FINDING, ref))
+        self.placement.idr.append((c.EXT_IDR_FINDING, ref))
         self.placement.add_narrative(EuSection.FINDINGS, _group_line(group))
         return ref
 
@@ -354,7 +346,7 @@ class _Builder:
     def identifiers(self, observation_uid: str | None, tracking_uid: str | None) -> list[Identifier]:
         identifiers = []
         if observation_uid:
-            identifiers.append(dicom_uid_identifier(observation_uid, OBSERVATION_UID_TYPE))
+            identifiers.append(dicom_uid_identifier(observation_uid, c.OBSERVATION_UID_TYPE))
         if tracking_uid:
             identifiers.append(dicom_uid_identifier(tracking_uid, TRACKING_UID))
         return identifiers

@@ -39,7 +39,6 @@ from bridge.settings import FhirSettings
 
 PROFILE_SERVICE_REQUEST = c.IG + "ServiceRequestOrderEuImaging"
 PROFILE_PROCEDURE = c.IG + "ProcedureEuImaging"
-EXT_IDR_IMAGING_PROCEDURE = c.IG + "HL7IDRImagingProcedure"
 # ServiceRequestOrderEuImaging.category[imaging] (guide §2.8)
 SCT_IMAGING = Code(c.SNOMED, "363679005", "Imaging")
 # ProcedureEuImaging.performer[performer].function (guide §2.9); [imaging-device] uses c.SCT_IMAGING_DEVICE
@@ -173,7 +172,7 @@ def header_placement(study: Study, patient_id: str, imaging_study_id: str, setti
         placement.resources += devices
         ref = reference("Procedure", procedure.id)
         placement.add_entry(EuSection.PROCEDURE, ref)
-        placement.idr.append((EXT_IDR_IMAGING_PROCEDURE, ref))
+        placement.idr.append((c.EXT_IDR_IMAGING_PROCEDURE, ref))
         placement.add_narrative(EuSection.PROCEDURE, _procedure_line(study, procedure, devices, settings))
     placement.resources = _once(placement.resources)
     return placement

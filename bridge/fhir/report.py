@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from fhir.resources.annotation import Annotation
 from fhir.resources.codeableconcept import CodeableConcept
@@ -21,12 +20,18 @@ from fhir.resources.relatedartifact import RelatedArtifact
 from bridge.fhir import constants as c
 from bridge.fhir import narrative as html
 from bridge.fhir.content import Placement
-from bridge.fhir.datatypes import concept, dicom_uid_identifier, fhir_datetime, order_reference, reference
+from bridge.fhir.datatypes import (
+    concept,
+    dicom_uid_identifier,
+    fhir_datetime,
+    instant,
+    order_reference,
+    reference,
+)
 from bridge.fhir.ids import resource_id
 from bridge.model import (
     Code,
     CompletionFlag,
-    DicomDateTime,
     EuSection,
     Observer,
     Report,
@@ -227,23 +232,16 @@ def report_instant(report: Report, study: Study, settings: FhirSettings) -> str:
     """DiagnosticReport.issued: verification time when verified, else content date/time (sr-mapping.md §0.4)."""
     verified = [v.datetime for v in report.verifiers if v.datetime is not None]
     if report.verification_flag is VerificationFlag.VERIFIED and verified:
-        return _instant(verified[-1], settings)
+        return instant(verified[-1], settings)
     when = report.content_datetime or study.started
     if when is None:
         raise ValueError(f"{report.source}: report has neither Content Date nor Study Date")
-    return _instant(when, settings)
-
-
-def _instant(value: DicomDateTime, settings: FhirSettings) -> str:
-    """A FHIR instant (seconds and zone required); a date-only value is taken at midnight."""
-    full = value if value.has_time else DicomDateTime(value.iso + "T00:00:00", value.utc_offset)
-    written, _ = fhir_datetime(full, settings)
-    return datetime.fromisoformat(written).isoformat()
+    return instant(when, settings)
 
 
 def _verified_at(verifier: Observer, fallback: str, settings: FhirSettings) -> str:
     """attester.time (1..1 in the guide): the Verification DateTime, else the report's instant."""
-    return _instant(verifier.datetime, settings) if verifier.datetime is not None else fallback
+    return instant(verifier.datetime, settings) if verifier.datetime is not None else fallback
 
 
 def _findings_anchor(report: Report, parties: ReportParties, status: str) -> Observation:

@@ -18,9 +18,8 @@ from fhir.resources.reference import Reference
 
 from bridge.fhir import constants as c
 from bridge.fhir.content import ContentContext, Placement
-from bridge.fhir.datatypes import concept, dicom_uid_identifier, reference
+from bridge.fhir.datatypes import concept, dicom_uid_identifier, instant, reference
 from bridge.fhir.ids import resource_id
-from bridge.fhir.report import _instant
 from bridge.model import Code, EuSection, ImageReference, KeyImageSelection, KeyObjectClass, Report
 
 PROFILE_SR_INSTANCE_SELECTION = c.IG + "SrInstanceImagingSelectionEuImaging"
@@ -30,8 +29,6 @@ SOP_INSTANCE_UID_TYPE = Code(MISSING_DICOM_TERMINOLOGY, "00080018", "SOP Instanc
 # The guide's title/description aliases are swapped (guide §2.6): the core artifact extensions are used as named.
 EXT_ARTIFACT_TITLE = "http://hl7.org/fhir/StructureDefinition/artifact-title"
 EXT_ARTIFACT_DESCRIPTION = "http://hl7.org/fhir/StructureDefinition/artifact-description"
-IDR_FINDING = c.IG + "HL7IDRFinding"
-IDR_IMPRESSION = c.IG + "HL7IDRImpression"
 # Codes whose displays differ from DICOM Code Meanings (sr-mapping.md §0.1): the meaning goes to text only
 _NO_DISPLAY_SYSTEMS = frozenset({c.LOINC, c.SNOMED})
 
@@ -72,7 +69,7 @@ def key_image_placement(ctx: ContentContext, force: bool = False) -> Placement:
         section = _section(selection)
         placement.resources.append(resource)
         placement.add_entry(section, ref)
-        placement.idr.append((IDR_IMPRESSION if section is EuSection.IMPRESSION else IDR_FINDING, ref))
+        placement.idr.append((c.EXT_IDR_IMPRESSION if section is EuSection.IMPRESSION else c.EXT_IDR_FINDING, ref))
         placement.add_narrative(section, _narrative_line(ctx, selection))
     return placement
 
@@ -99,7 +96,7 @@ def _key_image_selection(ctx: ContentContext, selection: KeyImageSelection) -> I
         identifier=[dicom_uid_identifier(report.sop_instance_uid)],
         status="available",
         subject=reference("Patient", ctx.patient_id),
-        issued=_instant(report.content_datetime, ctx.settings) if report.content_datetime else None,
+        issued=instant(report.content_datetime, ctx.settings) if report.content_datetime else None,
         basedOn=list(ctx.based_on) or None,
         code=_title_concept(selection.title or report.title, title),
         derivedFrom=[_study_reference(ctx, selection.study_instance_uid)],

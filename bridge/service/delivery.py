@@ -65,6 +65,7 @@ class Deliverer:
 
     def _deliver(self, claim: DeliveryClaim) -> None:
         sink = self.sinks[claim.sink]
+        elapsed = 0.0
         try:
             payload = read_payload(claim.payload)
         except (OSError, ValueError) as exc:

@@ -77,7 +77,7 @@ def write_study(out_dir: Path, output: StudyOutput, revision: int | None = None)
             for path, resource in zip(paths, resources, strict=True)
         ],
     }
-    _write_bytes(folder / "index.json", json.dumps(index, indent=2).encode("utf-8") + b"\n")
+    write_bytes(folder / "index.json", json.dumps(index, indent=2).encode("utf-8") + b"\n")
     return written
 
 
@@ -89,18 +89,29 @@ def study_folder(out_dir: Path, study_instance_uid: str) -> Path:
 def write_json(path: Path, resource: Resource) -> Path:
     """Write ``resource`` as pretty JSON via a temporary file and a rename, so readers never see half a file."""
     data = resource.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode("utf-8") + b"\n"
-    return _write_bytes(path, data)
+    return write_bytes(path, data)
 
 
-def _write_bytes(path: Path, data: bytes) -> Path:
+def write_bytes(path: Path, data: bytes, durable: bool = False) -> Path:
+    """Write ``data`` at ``path`` via a temporary file and a rename; ``durable``: fsync the file before the
+    rename and the folder after it, so the file survives a crash once this returns."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fp:
             fp.write(data)
+            if durable:
+                fp.flush()
+                os.fsync(fp.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     return path
 
 

@@ -138,6 +138,10 @@ class _SectionReader:
     _images: dict[tuple[str, str], list[ImageReference]] = field(default_factory=lambda: defaultdict(list))
     _image_sections: dict[tuple[str, str], EuSection] = field(default_factory=dict)
     _descriptions: list[str] = field(default_factory=list)
+    _listed: dict[str, ImageReference] = field(default_factory=dict)  # evidence by SOP Instance UID
+
+    def __post_init__(self) -> None:
+        self._listed = {r.sop_instance_uid: r for r in self.evidence}
 
     def sections(self, root: ContentItem) -> tuple[ReportSection, ...]:
         sections: list[ReportSection] = []
@@ -224,9 +228,8 @@ class _SectionReader:
     def _placed(self, refs: tuple[ImageReference, ...]) -> tuple[ImageReference, ...]:
         """References with their series and study from the evidence sequences, where listed there."""
         placed = []
-        known = {r.sop_instance_uid: r for r in self.evidence}
         for ref in refs:
-            listed = known.get(ref.sop_instance_uid)
+            listed = self._listed.get(ref.sop_instance_uid)
             placed.append(replace(ref, series_instance_uid=listed.series_instance_uid if listed else None,
                                   study_instance_uid=(listed.study_instance_uid if listed else None) or self.study_uid))
         return tuple(placed)

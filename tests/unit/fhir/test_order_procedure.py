@@ -7,10 +7,10 @@ from typing import Any
 
 from fhir.resources.resource import Resource
 
+from bridge.fhir.constants import EXT_IDR_IMAGING_PROCEDURE
 from bridge.fhir.content import Placement
 from bridge.fhir.ids import resource_id
 from bridge.fhir.order import (
-    EXT_IDR_IMAGING_PROCEDURE,
     build_procedure,
     build_service_request,
     header_placement,
