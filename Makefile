@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/dicom-bridge send sample_dicom --port 11113 --aet DEMO_SCU --wait 30; \
 	$(BIN)/dicom-bridge status --config config/demo.toml --wait-idle 60; \
 	$(BIN)/dicom-bridge validate --no-warnings $$(find out -name 'report-*.json' | sort); \
-	echo; echo "Output in out/: per study ImagingStudy.json, Patient.json and report-<SR UID>.json (document Bundle)"
+	echo; echo "Output in out/: per study ImagingStudy.json, Patient.json, report-<SR UID>.json (document Bundle), DocumentReference-*.json, manifest.dcm (MADO KOS) and manifest-fhir.json"
 
 ## run: the service with config/bridge.toml (listener on 127.0.0.1:11112, inboxes as configured); Ctrl-C stops it
 run: $(STAMP)

@@ -18,7 +18,7 @@ from bridge.errors import InputError, NotAnInstanceError
 from bridge.extract.read import read_header
 from bridge.ingest.files import iter_files
 from bridge.model import Finding, InstanceHeader
-from bridge.settings import FhirSettings, Settings
+from bridge.settings import FhirSettings, ManifestSettings, Settings
 
 if TYPE_CHECKING:  # the FHIR side is imported while worker processes read headers (see _read_all)
     from bridge.pipeline import StudyOutput
@@ -73,6 +73,7 @@ def convert(
     with the project's validator and its error violations are kept in ``violations``.
     """
     fhir_settings = _fhir_settings(settings)
+    manifest_settings = settings.manifest if isinstance(settings, Settings) else None
     files = list(iter_files(paths))
     by_study: dict[str, list[InstanceHeader]] = defaultdict(list)
     rejected: list[Rejected] = []
@@ -90,7 +91,7 @@ def convert(
     studies = []
     violations: dict[str, tuple[Violation, ...]] = {}
     for study_uid in sorted(by_study):
-        output = _build_one(study_uid, by_study[study_uid], fhir_settings, rejected)
+        output = _build_one(study_uid, by_study[study_uid], fhir_settings, manifest_settings, rejected)
         if output is None:
             continue
         studies.append(output)
@@ -146,12 +147,13 @@ def _report_unusable(path: Path, outcome: InputError | str, rejected: list[Rejec
 
 
 def _build_one(
-    study_uid: str, headers: list[InstanceHeader], settings: FhirSettings, rejected: list[Rejected]
+    study_uid: str, headers: list[InstanceHeader], settings: FhirSettings, manifest: ManifestSettings | None,
+    rejected: list[Rejected]
 ) -> StudyOutput | None:
     from bridge.pipeline import build_study
 
     try:
-        output = build_study(headers, settings)
+        output = build_study(headers, settings, manifest)
     except Exception as exc:  # one study's failure must not end the batch; its files are reported
         log.exception("study %s could not be built", study_uid, extra={"event": "study.failed", "study_uid": study_uid})
         for header in headers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -223,6 +224,89 @@ class DeliverySettings(BaseModel):
         return value
 
 
+class RetrieveSettings(BaseModel):
+    """Where consumers retrieve a study's instances from: written into manifests and ImagingStudy endpoints."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wado_rs_base_url: str | None = Field(
+        None, description="WADO-RS base URL (not a study URL); consumers append /studies/{uid}/series/{uid}")
+    retrieve_ae_title: str | None = Field(None, max_length=16, description="DIMSE C-MOVE/C-GET AE title")
+    retrieve_location_uid: str | None = Field(
+        None, description="OID of the source, resolvable to the WADO-RS base by a look-up service")
+    viewer_url_template: str | None = Field(
+        None, description="viewer launch URL; {study_uid}, {accession} and {patient_id} are filled in (URL-encoded)")
+
+    @field_validator("wado_rs_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("retrieve_location_uid")
+    @classmethod
+    def _oid(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 64 or not re.fullmatch(r"[0-9]+(\.[0-9]+)+", value)):
+            raise ValueError(f"{value!r} is not an OID (digits and dots, at most 64 characters)")
+        return value
+
+
+class ForwardSettings(BaseModel):
+    """A PACS that receives each generated KOS manifest by C-STORE (a queued delivery like the FHIR servers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("pacs", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="the sink's name in the queue")
+    ae_title: str = Field(..., min_length=1, max_length=16, description="Called AE title of the PACS")
+    host: str = Field(..., description="host name or IP address of the PACS")
+    port: int = Field(..., ge=1, le=65535)
+    calling_ae_title: str = Field("DICOM_BRIDGE", min_length=1, max_length=16)
+    timeout: float = Field(30.0, gt=0, description="seconds for the association and each DIMSE message")
+    max_attempts: int = Field(10, ge=1, description="attempts before the delivery is dead-lettered")
+    max_age: float = Field(86400.0, gt=0, description="seconds after which a failing delivery is dead-lettered")
+    backoff: float = Field(2.0, gt=0, description="first retry delay in seconds; doubles each attempt")
+    backoff_cap: float = Field(600.0, gt=0, description="longest retry delay in seconds")
+
+
+class ManifestSettings(BaseModel):
+    """MADO manifests (DICOM KOS and FHIR R4) and the MHD DocumentReferences of report and manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kos: bool = Field(True, description="write the DICOM KOS manifest (MADO 'Manifest with Description')")
+    fhir: bool = Field(True, description="write the FHIR R4 manifest document Bundle (IHE MADO 1.0.0)")
+    document_references: bool = Field(True, description="write the MHD DocumentReferences of reports and manifests")
+    manufacturer: str = Field("dicom-bridge", min_length=1, description="Manufacturer (0008,0070) of the manifest")
+    institution_name: str = Field(
+        "", description="Institution Name (0008,0080) of the manifest creator; empty: the study's institution")
+    institution_oid: str | None = Field(None, description="OID of that institution (Organization identifier)")
+    patient_id_issuer_oid: str | None = Field(
+        None, description="Universal Entity ID (ISO) of the patient ID issuer when the images do not carry one")
+    language: str = Field("en", description="language of the DocumentReference attachments (BCP 47)")
+    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)  # type: ignore[arg-type]
+    retrieve_by_source_ae: dict[str, RetrieveSettings] = Field(
+        default_factory=dict, description="calling AE -> retrieve settings for the series it sent (unset keys "
+        "fall back to [manifest.retrieve])")
+    forward: ForwardSettings | None = Field(None, description="C-STORE each generated KOS manifest to this PACS")
+
+    @field_validator("institution_oid", "patient_id_issuer_oid")
+    @classmethod
+    def _oid(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 64 or not re.fullmatch(r"[0-9]+(\.[0-9]+)+", value)):
+            raise ValueError(f"{value!r} is not an OID (digits and dots, at most 64 characters)")
+        return value
+
+    def retrieve_for(self, calling_ae: str | None) -> RetrieveSettings:
+        """The retrieve settings of series sent by ``calling_ae``: its override over the defaults."""
+        override = self.retrieve_by_source_ae.get(calling_ae) if calling_ae else None
+        if override is None:
+            return self.retrieve
+        merged = self.retrieve.model_dump()
+        merged.update(override.model_dump(exclude_unset=True))
+        return RetrieveSettings(**merged)
+
+
 class ServiceSettings(BaseModel):
     """Where `dicom-bridge serve` keeps its data and writes its output."""
 
@@ -249,6 +333,15 @@ class Settings(BaseModel):
     watch: WatchSettings = Field(default_factory=WatchSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
+    manifest: ManifestSettings = Field(default_factory=ManifestSettings)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _unique_sinks(self) -> Settings:
+        forward = self.manifest.forward
+        if forward is not None and forward.name in {s.name for s in self.delivery.fhir_servers}:
+            raise ValueError(f"manifest.forward.name {forward.name!r} is also a FHIR server's name; sink names "
+                             "must be unique")
+        return self
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

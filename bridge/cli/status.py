@@ -45,14 +45,14 @@ def _idle(counts: QueueCounts) -> bool:
 def _print(store: StateStore, counts: QueueCounts) -> None:
     table = Table(title="studies", title_justify="left")
     table.add_column("Study Instance UID", overflow="fold")
-    for column in ("State", "Revision", "Instances", "Last emitted (UTC)", "Last error"):
+    for column in ("State", "Revision", "Instances", "Last emitted (UTC)", "Last error / warnings"):
         table.add_column(column, overflow="fold")
     for study in store.studies():
         emitted = utc(study.emitted_at) if study.emitted_at else ""
         style = "red" if study.state is StudyState.FAILED else None
         table.add_row(
             study.study_instance_uid, study.state.value, str(study.revision), str(study.instance_count), emitted,
-            study.last_error or "", style=style,
+            study.last_error or study.warnings or "", style=style or ("yellow" if study.warnings else None),
         )
     console.print(table)
     console.print(

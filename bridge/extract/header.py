@@ -66,7 +66,8 @@ _EQUIPMENT_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "StationName", "
                        "UDISequence", "ManufacturerDeviceClassUID")
 _ORDER_KEYWORDS = ("AccessionNumber", "RequestAttributesSequence", "ReferencedRequestSequence",
                    "IssuerOfAccessionNumberSequence", "RequestedProcedureDescription", "RequestedProcedureCodeSequence",
-                   "ReasonForTheRequestedProcedure", "ReasonForRequestedProcedureCodeSequence", "RequestingPhysician")
+                   "ReasonForTheRequestedProcedure", "ReasonForRequestedProcedureCodeSequence", "RequestingPhysician",
+                   "PlacerOrderNumberImagingServiceRequest", "OrderPlacerIdentifierSequence")
 _PROCEDURE_KEYWORDS = ("PerformedProcedureStepID", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
                        "TimezoneOffsetFromUTC", "PerformedProcedureStepDescription", "PerformedProtocolCodeSequence",
                        "ProcedureCodeSequence", "PerformedProcedureCodeSequence", "PerformingPhysicianName",
@@ -201,6 +202,7 @@ def _order(ds: Dataset) -> Order | None:
     if not issuer_seq and request is not None:
         issuer_seq = request.get("IssuerOfAccessionNumberSequence")
     source = request if request is not None else ds
+    placer_seq = source.get("OrderPlacerIdentifierSequence") or ds.get("OrderPlacerIdentifierSequence")
     return Order(
         accession_number=accession,
         issuer=issuer(None, issuer_seq[0]) if issuer_seq else None,
@@ -215,6 +217,9 @@ def _order(ds: Dataset) -> Order | None:
         # SRs carry it in the Referenced Request Sequence item (C.17.2), some images at the top level.
         requesting_physician=person_name(source.get("RequestingPhysician"))
         or person_name_of(ds, "RequestingPhysician"),
+        placer_order_number=text(source, "PlacerOrderNumberImagingServiceRequest")
+        or text(ds, "PlacerOrderNumberImagingServiceRequest"),
+        placer_issuer=issuer(None, placer_seq[0]) if placer_seq else None,
     )
 
 

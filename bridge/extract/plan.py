@@ -15,9 +15,18 @@ The report objects of one study are sorted into:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bridge.model import CompletionFlag, EuSection, KeyObjectClass, ObjectKind, Report, ReportVersion, VerificationFlag
+from bridge.model import (
+    CompletionFlag,
+    EuSection,
+    KeyObjectClass,
+    ObjectKind,
+    Report,
+    ReportVersion,
+    Study,
+    VerificationFlag,
+)
 
 ADDENDUM_TITLES = frozenset({
     ("http://loinc.org", "55107-7"),
@@ -116,3 +125,15 @@ def _in_version_order(reports: list[Report]) -> list[Report]:
     for report in reports:
         place(report, frozenset())
     return ordered
+
+
+def without_rejected(study: Study, rejected: frozenset[str]) -> Study:
+    """The study without the instances that rejection notes withdrew (IHE IOCM); empty series disappear."""
+    if not rejected:
+        return study
+    series = []
+    for s in study.series:
+        kept = tuple(i for i in s.instances if i.sop_instance_uid not in rejected)
+        if kept:
+            series.append(replace(s, instances=kept))
+    return replace(study, series=tuple(series))

@@ -14,6 +14,7 @@ from fhir.resources.imagingstudy import (
 from fhir.resources.meta import Meta
 
 from bridge.fhir import constants as c
+from bridge.fhir.access import StudyEndpoints
 from bridge.fhir.datatypes import (
     concept,
     dicom_uid_identifier,
@@ -36,8 +37,13 @@ def build_imaging_study(
     patient_id: str,
     settings: FhirSettings,
     referrer_id: str | None = None,
+    endpoints: StudyEndpoints | None = None,
 ) -> ImagingStudy:
-    """ImagingStudyEuImaging with every series and instance received; ``patient_id`` is the Patient's id."""
+    """ImagingStudyEuImaging with every series and instance received; ``patient_id`` is the Patient's id.
+
+    ``endpoints``: where the study and each series can be retrieved or viewed (from the manifest plan).
+    """
+    endpoints = endpoints or StudyEndpoints(None)
     started, started_ext = fhir_datetime(study.started, settings) if study.started else (None, None)
     regions = [Extension(url=c.EXT_ANATOMICAL_REGION, valueCodeableConcept=concept(r)) for r in study.anatomic_regions]
     return ImagingStudy(
@@ -52,14 +58,15 @@ def build_imaging_study(
         started__ext=started_ext,
         basedOn=[order_reference(study.order, settings)] if study.order else None,
         referrer=reference("Practitioner", referrer_id) if referrer_id else None,
+        endpoint=endpoints.study_references(),
         numberOfSeries=len(study.series),
         numberOfInstances=study.number_of_instances,
         description=study.study_description,
-        series=[_series(s, settings) for s in study.series],
+        series=[_series(s, settings, endpoints) for s in study.series],
     )
 
 
-def _series(series: Series, settings: FhirSettings) -> ImagingStudySeries:
+def _series(series: Series, settings: FhirSettings, endpoints: StudyEndpoints) -> ImagingStudySeries:
     started, started_ext = fhir_datetime(series.started, settings) if series.started else (None, None)
     return ImagingStudySeries(
         uid=series.series_instance_uid,
@@ -71,6 +78,7 @@ def _series(series: Series, settings: FhirSettings) -> ImagingStudySeries:
         if series.body_site
         else None,
         laterality=concept(series.laterality) if series.laterality else None,
+        endpoint=endpoints.series_references(series.series_instance_uid),
         started=started,
         started__ext=started_ext,
         performer=_performers(series) or None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bridge.model.common import Code, DicomDateTime
+from bridge.model.manifest import ManifestDescription
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +241,4 @@ class StructuredContent:
     conclusion_codes: tuple[Code, ...] = ()
     recommendation_codes: tuple[Code, ...] = ()
     evidence: tuple[ImageReference, ...] = field(default=())  # Current Requested Procedure / Pertinent Other
+    manifest: ManifestDescription | None = None  # a manifest KOS (key_object_class MANIFEST): what it says

@@ -65,6 +65,8 @@ class Order:
     reason_codes: tuple[Code, ...] = ()  # Reason for Requested Procedure Code Sequence (0040,100A)
     reason_text: str | None = None  # Reason for the Requested Procedure (0040,1002)
     requesting_physician: PersonName | None = None  # Requesting Physician (0032,1032)
+    placer_order_number: str | None = None  # Placer Order Number / Imaging Service Request (0040,2016)
+    placer_issuer: Issuer | None = None  # Order Placer Identifier Sequence (0040,0026)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-from bridge.settings import DeliverySettings
+from bridge.settings import DeliverySettings, ForwardSettings, Settings
+from bridge.sinks.dicom_forward import DicomForwardSink
 from bridge.sinks.fhir_rest import Outcome, RestSink, next_attempt
 from bridge.sinks.payload import read_payload
 from bridge.store import DeliveryClaim, StateStore
@@ -24,24 +26,39 @@ log = logging.getLogger(__name__)
 BATCH = 8
 
 
+def delivery_sinks(settings: Settings) -> tuple[str, ...]:
+    """The names of the sinks every sealed revision is queued for: the FHIR servers, and the PACS that receives
+    the KOS manifests when forwarding is configured."""
+    names = [server.name for server in settings.delivery.fhir_servers]
+    forward = settings.manifest.forward
+    if forward is not None and settings.manifest.kos:
+        names.append(forward.name)
+    return tuple(names)
+
+
 class Deliverer:
     """Runs ``run()`` in a thread until ``stop`` is set."""
 
     def __init__(self, settings: DeliverySettings, store: StateStore, owner: str,
-                 clock: Callable[[], float] = time.time, sinks: dict[str, RestSink] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, sinks: dict[str, RestSink | DicomForwardSink] | None = None,
+                 forward: ForwardSettings | None = None) -> None:
         self.settings = settings
         self.store = store
         self.owner = owner
         self.clock = clock
-        self.sinks = sinks if sinks is not None else {s.name: RestSink(s) for s in settings.fhir_servers}
-        self._servers = {s.name: s for s in settings.fhir_servers}
+        built: dict[str, RestSink | DicomForwardSink] = {s.name: RestSink(s) for s in settings.fhir_servers}
+        self._servers: dict[str, Any] = {s.name: s for s in settings.fhir_servers}
+        if forward is not None:
+            built[forward.name] = DicomForwardSink(forward)
+            self._servers[forward.name] = forward
+        self.sinks = sinks if sinks is not None else built
         self.wake = threading.Event()
         self.delivered = 0
 
     @property
     def lease(self) -> float:
         """Seconds a node holds a delivery: longer than the requests of one attempt can take."""
-        longest = max((s.timeout for s in self.settings.fhir_servers), default=30.0)
+        longest = max((s.timeout for s in self._servers.values()), default=30.0)
         return 4 * longest + 60.0
 
     def run(self, stop: threading.Event) -> None:

@@ -24,7 +24,7 @@ from bridge.ingest.scp import Listener
 from bridge.ingest.spool import Spool
 from bridge.ingest.watch import FolderWatch
 from bridge.model import InstanceIdentity
-from bridge.service.delivery import Deliverer
+from bridge.service.delivery import Deliverer, delivery_sinks
 from bridge.service.scheduler import Scheduler
 from bridge.service.work import identify, warm_up
 from bridge.settings import Settings
@@ -104,8 +104,9 @@ class Service:
             store_url=store_url,
         )
         self._spawn("scheduler", self.scheduler.run)
-        if settings.delivery.fhir_servers:
-            self.deliverer = Deliverer(settings.delivery, store, self.owner, self.clock)
+        if delivery_sinks(settings):
+            forward = settings.manifest.forward if settings.manifest.kos else None
+            self.deliverer = Deliverer(settings.delivery, store, self.owner, self.clock, forward=forward)
             self._spawn("delivery", self.deliverer.run)
         if settings.watch.inboxes:
             self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify)

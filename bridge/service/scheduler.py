@@ -17,6 +17,7 @@ from pathlib import Path
 from bridge.errors import StoreError
 from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
+from bridge.service.delivery import delivery_sinks
 from bridge.service.placement import PlaceJob, place_pending, reject
 from bridge.service.work import BuildJob, BuildResult, build
 from bridge.settings import Settings
@@ -57,7 +58,7 @@ class Scheduler:
         self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
-        self._sinks = tuple(server.name for server in settings.delivery.fhir_servers)
+        self._sinks = delivery_sinks(settings)
         self.wake = threading.Event()
 
     @property
@@ -146,6 +147,8 @@ class Scheduler:
                 revision=claim.revision,
                 instances=tuple((i.sop_instance_uid, i.path) for i in claim.instances),
                 fhir=self.settings.fhir,
+                manifest=self.settings.manifest,
+                calling_aes=tuple((i.sop_instance_uid, i.calling_ae) for i in claim.instances if i.calling_ae),
                 output_dir=str(self.settings.service.output_dir),
                 outbox_dir=str(self.settings.service.data_dir.resolve() / "outbox") if self._sinks else None,
             )
@@ -210,7 +213,8 @@ class Scheduler:
             return
         now = self.clock()
         record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now,
-                                           sinks=self._sinks, payload=result.payload)
+                                           sinks=self._sinks, payload=result.payload,
+                                           warnings="\n".join(result.warnings) or None)
         log.info(
             "sealed study %s revision %d (%d instances, %d reports, %d files)",
             uid,

@@ -16,7 +16,7 @@ from bridge.api import read_outcome, reason_of
 from bridge.errors import InputError, NotAnInstanceError
 from bridge.extract.read import read_identity
 from bridge.model import InstanceHeader, InstanceIdentity
-from bridge.settings import FhirSettings
+from bridge.settings import FhirSettings, ManifestSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ class BuildJob:
     instances: tuple[tuple[str, str], ...]  # (SOP Instance UID, path)
     fhir: FhirSettings
     output_dir: str
-    outbox_dir: str | None = None  # where the delivery payload goes; None: no FHIR server sink is configured
+    outbox_dir: str | None = None  # where the delivery payload goes; None: no delivery sink is configured
+    manifest: ManifestSettings | None = None
+    calling_aes: tuple[tuple[str, str], ...] = ()  # (SOP Instance UID, calling AE) of instances sent by C-STORE
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class BuildResult:
     rejected: tuple[tuple[str, str], ...]  # (SOP Instance UID, reason): files that turned out unusable
     error: str | None  # the build failed as a whole (nothing written)
     payload: str | None = None  # the delivery payload written for the FHIR server sinks
+    warnings: tuple[str, ...] = ()  # shown with the study's status: manifest mismatches, manifest gaps
 
 
 def build(job: BuildJob) -> BuildResult:
@@ -90,7 +93,7 @@ def _build(job: BuildJob) -> BuildResult:
             rejected.append((sop_instance_uid, outcome.partition("\n")[0]))
     if not headers:
         return BuildResult(job.study_instance_uid, job.revision, None, (), 0, 0, tuple(rejected), None)
-    output = build_study(headers, job.fhir)
+    output = build_study(headers, job.fhir, job.manifest, dict(job.calling_aes))
     for report in output.reports:
         data = report.bundle.model_dump(mode="json", by_alias=True, exclude_none=True)
         errors = [v for v in validate_bundle(data) if v.severity == "error"]
@@ -99,7 +102,7 @@ def _build(job: BuildJob) -> BuildResult:
             raise ValueError(f"report bundle of {report.report.sop_instance_uid} fails validation: {problems}")
     written = write_study(Path(job.output_dir), output, job.revision)
     payload = str(write_payload(Path(job.outbox_dir), output, job.revision)) if job.outbox_dir else None
-    files = (written.imaging_study, written.patient, *written.supporting, *written.reports)
+    files = written.files
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -113,6 +116,7 @@ def _build(job: BuildJob) -> BuildResult:
         rejected=tuple(rejected),
         error=None,
         payload=payload,
+        warnings=tuple(f"{f.message} ({f.where})" if f.where else f.message for f in output.warnings),
     )
 
 

@@ -82,6 +82,11 @@ class RestSink:
                 requests += 1
                 if outcome is not None:
                     return _with_requests(outcome, requests)
+            for rule in payload.get("supersede", ()):
+                outcome, made = self._supersede(rule)
+                requests += made
+                if outcome is not None:
+                    return _with_requests(outcome, requests)
         except httpx.TimeoutException as exc:
             return Outcome(False, True, f"timeout after {self.settings.timeout:g} s: {type(exc).__name__}",
                            requests=requests)
@@ -108,6 +113,34 @@ class RestSink:
                 token = quote(f"{identifier['system']}|{identifier['value']}", safe="")
                 return {"method": "PUT", "url": f"{kind}?identifier={token}"}
         return {"method": "PUT", "url": f"{kind}/{rid}"}
+
+    def _supersede(self, rule: dict[str, Any]) -> tuple[Outcome | None, int]:
+        """Mark ``superseded`` what ``rule["search"]`` finds current and this revision did not write (its
+        identifiers are not in ``rule["keep"]``): an earlier revision's manifest DocumentReferences."""
+        kind = rule["resourceType"]
+        keep = set(rule["keep"])
+        response = self._client.get(f"{kind}?{rule['search']}&_count=1000", headers=self._auth_headers())
+        if not response.is_success:
+            detail = f"search {kind}?{rule['search']}: HTTP {response.status_code}: {_operation_outcome(response)}"
+            retry = response.status_code in RETRYABLE
+            return Outcome(False, retry, detail, _retry_after(response) if retry else None), 1
+        made = 1
+        for entry in response.json().get("entry") or ():
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") != kind or resource.get("status") != "current":
+                continue
+            if any(i.get("value") in keep for i in resource.get("identifier") or ()):
+                continue
+            resource["status"] = "superseded"
+            resource.pop("meta", None)
+            rid = quote(resource["id"])
+            outcome = self._request("PUT", f"{kind}/{rid}", resource, f"superseding {kind}/{resource['id']}")
+            made += 1
+            if outcome is not None:
+                return outcome, made
+            log.info("marked %s/%s superseded", kind, resource["id"], extra={"event": "delivery.superseded",
+                                                                             "sink": self.name})
+        return None, made
 
     def _request(self, method: str, url: str, body: dict[str, Any], what: str) -> Outcome | None:
         """None when the server accepted; else the Outcome of the refusal."""

@@ -7,6 +7,11 @@ Layout under the output folder::
         Patient.json                 patient-eu-core
         <Type>-<id>.json             Organizations, Devices, Practitioners the ImagingStudy references
         report-<SOPInstanceUID>.json BundleReportEuImaging (or the minimal-metadata collection), one per report
+        DocumentReference-<id>.json  DocumentReferenceImagingReport (R5) of each report Bundle
+        manifest.dcm                 the MADO KOS manifest (PS3.10)
+        manifest-fhir.json           the MADO FHIR manifest, an R4 document Bundle (IHE MADO 1.0.0)
+        manifest-DocumentReference-kos.json, manifest-DocumentReference-fhir.json
+                                     their MHD envelopes (R4), related by ``transforms``
         index.json                   what was written last: the revision, and each file's resource
                                      type, id and SHA-256 (written last, so it never names a missing file;
                                      no clock: converting the same files twice gives the same bytes)
@@ -22,7 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fhir.resources.resource import Resource
@@ -43,6 +48,13 @@ class WrittenStudy:
     patient: Path
     supporting: tuple[Path, ...]
     reports: tuple[Path, ...]
+    document_references: tuple[Path, ...] = ()
+    manifest: tuple[Path, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return (self.imaging_study, self.patient, *self.supporting, *self.reports, *self.document_references,
+                *self.manifest)
 
 
 def write_study(out_dir: Path, output: StudyOutput, revision: int | None = None) -> WrittenStudy:
@@ -58,6 +70,9 @@ def write_study(out_dir: Path, output: StudyOutput, revision: int | None = None)
     reports = tuple(
         write_json(folder / f"report-{_safe_name(r.report.sop_instance_uid)}.json", r.bundle) for r in output.reports
     )
+    envelopes = [r.document_reference for r in output.reports if r.document_reference is not None]
+    document_references = tuple(write_json(folder / f"DocumentReference-{d.id}.json", d) for d in envelopes)
+    manifest_files, manifest_entries = _write_manifest(folder, output)
     written = WrittenStudy(
         study_instance_uid=output.study_instance_uid,
         folder=folder,
@@ -65,20 +80,47 @@ def write_study(out_dir: Path, output: StudyOutput, revision: int | None = None)
         patient=write_json(folder / "Patient.json", output.patient),
         supporting=supporting,
         reports=reports,
+        document_references=document_references,
+        manifest=manifest_files,
     )
-    resources = [output.imaging_study, output.patient, *output.supporting, *(r.bundle for r in output.reports)]
-    paths = [written.imaging_study, written.patient, *supporting, *reports]
+    resources = [output.imaging_study, output.patient, *output.supporting, *(r.bundle for r in output.reports),
+                 *envelopes]
+    paths = [written.imaging_study, written.patient, *supporting, *reports, *document_references]
+    entries = [{"name": path.name, "resourceType": resource.get_resource_type(), "id": resource.id}
+               for path, resource in zip(paths, resources, strict=True)]
     index = {
         "study_instance_uid": output.study_instance_uid,
         "revision": revision,
-        "files": [
-            {"name": path.name, "resourceType": resource.get_resource_type(), "id": resource.id,
-             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-            for path, resource in zip(paths, resources, strict=True)
-        ],
+        "warnings": [f"{w.message} ({w.where})" if w.where else w.message for w in output.warnings],
+        "files": [{**entry, "sha256": hashlib.sha256((folder / entry["name"]).read_bytes()).hexdigest()}
+                  for entry in (*entries, *manifest_entries)],
     }
     write_bytes(folder / "index.json", json.dumps(index, indent=2).encode("utf-8") + b"\n")
     return written
+
+
+def _write_manifest(folder: Path, output: StudyOutput) -> tuple[tuple[Path, ...], list[dict[str, str | None]]]:
+    """The manifest forms and their R4 envelopes; index entries name the KOS by SOP Instance UID."""
+    manifest = output.manifest
+    if manifest is None:
+        return (), []
+    written: list[Path] = []
+    entries: list[dict[str, str | None]] = []
+    if manifest.kos is not None:
+        written.append(write_bytes(folder / "manifest.dcm", manifest.kos))
+        entries.append({"name": "manifest.dcm", "mediaType": "application/dicom",
+                        "sopInstanceUid": manifest.plan.sop_instance_uid})
+    r4: list[tuple[str, Any]] = []
+    if manifest.fhir_bundle is not None:
+        r4.append(("manifest-fhir.json", manifest.fhir_bundle))
+    for envelope in manifest.document_references:
+        form = "kos" if "dicom" in str(envelope.content[0].attachment.contentType) else "fhir"  # type: ignore[attr-defined]
+        r4.append((f"manifest-DocumentReference-{form}.json", envelope))
+    for name, resource in r4:
+        written.append(write_json(folder / name, resource))
+        entries.append({"name": name, "resourceType": resource.get_resource_type(), "id": resource.id,
+                        "fhirVersion": "4.0.1"})
+    return tuple(written), entries
 
 
 def study_folder(out_dir: Path, study_instance_uid: str) -> Path:

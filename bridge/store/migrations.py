@@ -38,7 +38,16 @@ def _add_deliveries(conn: Connection) -> None:
     deliveries.create(conn)  # with its indexes
 
 
-STEPS: list[Step] = [Step(2, "delivery outbox (deliveries table)", _add_deliveries)]
+def _add_study_warnings(conn: Connection) -> None:
+    """Version 3: studies.warnings, what the last build reported (issue: MADO manifests)."""
+    if "warnings" not in {c["name"] for c in inspect(conn).get_columns("studies")}:
+        conn.execute(text("ALTER TABLE studies ADD COLUMN warnings TEXT"))
+
+
+STEPS: list[Step] = [
+    Step(2, "delivery outbox (deliveries table)", _add_deliveries),
+    Step(3, "study warnings (studies.warnings)", _add_study_warnings),
+]
 
 
 def latest_version(steps: Sequence[Step] = STEPS) -> int:

@@ -318,11 +318,11 @@ class StateStore(DeliveryQueue):
                 )
                 i = instances.c
                 for r in conn.execute(
-                    select(i.study_key, i.sop_instance_uid, i.series_instance_uid, i.path, i.digest)
+                    select(i.study_key, i.sop_instance_uid, i.series_instance_uid, i.path, i.digest, i.calling_ae)
                     .where(i.study_key.in_(chunk), i.state == _PARSED)
                 ):
                     members[r.study_key].append(StudyInstance(r.sop_instance_uid, r.series_instance_uid, r.path,
-                                                              r.digest))
+                                                              r.digest, r.calling_ae))
         log.debug("state store: %d studies claimed", len(due))
         return [
             StudyClaim(d.study_instance_uid, d.revision + 1, d.generation, owner,
@@ -332,7 +332,7 @@ class StateStore(DeliveryQueue):
 
     def complete_study(self, study_instance_uid: str, owner: str, revision: int, generation: int,
                        emitted_digest: str, now: float, sinks: Sequence[str] = (),
-                       payload: str | None = None) -> StudyRecord:
+                       payload: str | None = None, warnings: str | None = None) -> StudyRecord:
         """Record that ``owner`` emitted ``revision`` built from ``generation``; releases the lease.
 
         The study is SEALED when nothing changed during the build, else OPEN again (due when the arrivals since
@@ -348,7 +348,7 @@ class StateStore(DeliveryQueue):
                 .where(studies.c.study_key == key)
                 .values(state=(StudyState.SEALED if sealed else StudyState.OPEN).value,
                         due_at=None if sealed else row.due_at, revision=revision, emitted_digest=emitted_digest,
-                        emitted_at=now, last_error=None, **_LEASE_CLEARED)
+                        emitted_at=now, last_error=None, warnings=warnings, **_LEASE_CLEARED)
             )
             if sinks and payload is not None:
                 enqueue_deliveries(conn, study_instance_uid, revision, sinks, payload, now)
@@ -519,7 +519,7 @@ def _study_record(row: AnyRow) -> StudyRecord:
         generation=int(row.generation), instance_count=int(row.instance_count),
         first_arrival=float(row.first_arrival), last_arrival=float(row.last_arrival), due_at=_opt(row.due_at),
         emitted_digest=row.emitted_digest, emitted_at=_opt(row.emitted_at), last_error=row.last_error,
-        lease_owner=row.lease_owner, lease_until=_opt(row.lease_until),
+        lease_owner=row.lease_owner, lease_until=_opt(row.lease_until), warnings=row.warnings,
     )
 
 

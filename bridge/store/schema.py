@@ -53,6 +53,7 @@ studies = Table(
     Column("lease_owner", Text, nullable=True),
     Column("lease_until", Double, nullable=True),
     Column("claimed_generation", Integer, nullable=True),
+    Column("warnings", Text, nullable=True),  # what the last build reported (manifest mismatches), one per line
 )
 Index("ix_studies_state_due_at", studies.c.state, studies.c.due_at)
 

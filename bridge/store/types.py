@@ -85,6 +85,7 @@ class StudyInstance:
     series_instance_uid: str | None
     path: str
     digest: str
+    calling_ae: str | None = None  # the AE that sent it; None for inbox files
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class StudyRecord:
     last_error: str | None
     lease_owner: str | None
     lease_until: float | None
+    warnings: str | None = None  # what the last build reported (manifest mismatches), one per line
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,7 +287,7 @@ class Dcmtk:
 
 @pytest.fixture(scope="session")
 def dcmtk() -> Dcmtk:
-    tools = {name: _dcmtk_tool(name) for name in ("storescu", "echoscu")}
+    tools = {name: _dcmtk_tool(name) for name in ("storescu", "echoscu", "storescp")}
     missing = sorted(name for name, path in tools.items() if path is None)
     if missing:
         reason = (f"DCMTK is not installed: no DCMTK {' or '.join(missing)} on PATH (Debian package dcmtk; "

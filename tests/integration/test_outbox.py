@@ -106,14 +106,16 @@ def test_a_version_1_store_is_upgraded_to_add_the_outbox(store_url: str) -> None
     engine = create_engine(store_url)
     with open_store(store_url, fresh=True):
         pass
-    with engine.begin() as conn:  # back to version 1: no deliveries table
+    with engine.begin() as conn:  # back to version 1: no deliveries table, no studies.warnings
         conn.execute(text("DROP TABLE deliveries"))
+        conn.execute(text("ALTER TABLE studies DROP COLUMN warnings"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
-    assert ensure_schema(engine, STEPS) == 2
+    assert ensure_schema(engine, STEPS) == 3
     with engine.connect() as conn:
         assert "deliveries" in inspect(conn).get_table_names()
         assert {i["name"] for i in inspect(conn).get_indexes("deliveries")} >= {"ix_deliveries_state_due_at"}
+        assert "warnings" in {c["name"] for c in inspect(conn).get_columns("studies")}
     engine.dispose()
     with open_store(store_url) as upgraded:
-        assert upgraded.schema_version() == 2
+        assert upgraded.schema_version() == 3
         assert upgraded.dead_letters() == []

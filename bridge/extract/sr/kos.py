@@ -5,6 +5,7 @@ layout: a MADO-style Image Library (111028 with 126200 groups) makes a manifest 
 "Of Interest" KOS whose description matches an "automatic" pattern is not a radiologist's selection and becomes
 OTHER. Whatever the class, the referenced instances are grouped per study and series into ``key_images``: the
 consumer decides what to do with them (key images for the report, manifest inventory, instances to remove).
+A manifest also carries what it says (retrieve side, descriptors) as a ManifestDescription (bridge.extract.sr.mado).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pydicom.dataset import Dataset
 
 from bridge.extract.sr.general import DCM, base_report, evidence_references
+from bridge.extract.sr.mado import image_libraries, is_mado_title, read_manifest
 from bridge.extract.sr.tree import ContentItem, WalkResult, walk
 from bridge.model import (
     Code,
@@ -38,7 +40,7 @@ SERIES_INSTANCE_UID = Code(DCM, "112002")
 KEY_IMAGE_TITLES = frozenset({"113000", "113002", "113003", "113005", "113006", "113007", "113008", "113013", "113020"})
 MANIFEST_TITLES = frozenset({"113030", "113031", "113032", "113033", "113034", "113035"})
 REJECTION_TITLES = frozenset({"113001", "113037", "113038", "113039"})
-MADO_MANIFEST_TITLE = "MADOTEMP001"  # IHE MADO draft (99IHE) "Manifest with Description", pending CP-2595
+# MADO "Manifest with Description" (131560 DCM, MADOTEMP001 99IHE, ddd001): bridge.extract.sr.mado.is_mado_title
 
 DEFAULT_AUTOMATIC_PATTERNS = ("automatic created",)
 _REFERENCE_TYPES = frozenset({"IMAGE", "COMPOSITE", "WAVEFORM"})
@@ -59,7 +61,11 @@ def extract_key_objects(
     kos_class = classify_key_objects(tree.root, description, automatic_patterns)
     findings: list[Finding] = []
     selections = _selections(tree, report, evidence, description, findings)
-    content = StructuredContent(key_object_class=kos_class, key_images=selections, evidence=evidence)
+    manifest = read_manifest(ds, tree, source) if kos_class is KeyObjectClass.MANIFEST else None
+    if manifest is not None:
+        findings.extend(manifest.findings)
+    content = StructuredContent(key_object_class=kos_class, key_images=selections, evidence=evidence,
+                                manifest=manifest)
     return replace(report, content=content, findings=(*report.findings, *findings))
 
 
@@ -72,7 +78,7 @@ def classify_key_objects(
     is_dcm = title is not None and title.system == DCM
     if is_dcm and code in REJECTION_TITLES:
         return KeyObjectClass.REJECTION  # IOCM: never reinterpreted, removing the instances is a safety matter
-    if _has_image_library(root) or code == MADO_MANIFEST_TITLE or (is_dcm and code in MANIFEST_TITLES):
+    if _has_image_library(root) or is_mado_title(title) or (is_dcm and code in MANIFEST_TITLES):
         return KeyObjectClass.MANIFEST
     if is_dcm and code in KEY_IMAGE_TITLES:
         key_images = True
@@ -90,10 +96,7 @@ def classify_key_objects(
 
 def _has_image_library(root: ContentItem) -> bool:
     """A TID 1600-style Image Library (111028) holding Image Library Groups (126200): the MADO layout."""
-    return any(
-        c.value_type == "CONTAINER" and c.is_concept(IMAGE_LIBRARY) and c.children_named(IMAGE_LIBRARY_GROUP)
-        for c in root.children
-    )
+    return bool(image_libraries(root))
 
 
 def _description(root: ContentItem) -> str | None:

@@ -1,0 +1,1 @@
+"""MADO manifests of the bridge's own: the plan (both forms), the DICOM KOS writer."""
