@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -69,3 +71,24 @@ def part10_bytes(transfer_syntax: str, data_set: bytes, sop_instance_uid: str = 
     buffer.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(buffer, meta)
     return buffer.getvalue() + data_set
+
+
+def sample_straggler(sample: Path, folder: Path, sop_instance_uid: str, instance_number: int) -> Path:
+    """A copy of the sample study's first CT image under a new SOP Instance UID: an instance that arrives late."""
+    from pydicom import dcmread
+
+    ds = dcmread(sample / "ct-chest" / "series-1" / "IM0001.dcm")
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop_instance_uid
+    ds.InstanceNumber = instance_number
+    path = folder / f"straggler-{instance_number}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

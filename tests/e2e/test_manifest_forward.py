@@ -12,6 +12,7 @@ from pydicom import dcmread
 
 from bridge import Bridge
 from bridge.store import DeliveryState
+from tests.factories import wait_for
 from tests.fault_proxy import free_port
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_dicom"
@@ -19,12 +20,6 @@ FILES = sorted(SAMPLE.rglob("*.dcm"))
 STUDY_UID = str(dcmread(FILES[0], stop_before_pixels=True).StudyInstanceUID)
 
 
-def _wait(condition, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_the_kos_manifest_reaches_the_pacs_after_a_dead_letter_is_replayed(dcmtk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +35,7 @@ def test_the_kos_manifest_reaches_the_pacs_after_a_dead_letter_is_replayed(dcmtk
         assert store is not None
         assert bridge.send(FILES) == [0] * len(FILES)
         bridge.wait_idle()
-        _wait(lambda: [d.state for d in store.deliveries_of(STUDY_UID)] == [DeliveryState.DEAD], "the dead letter")
+        wait_for(lambda: [d.state for d in store.deliveries_of(STUDY_UID)] == [DeliveryState.DEAD], "the dead letter")
         [dead] = store.dead_letters("pacs")
         assert dead.attempts == 2 and "no association with PACS" in (dead.last_error or "")
 
@@ -51,7 +46,7 @@ def test_the_kos_manifest_reaches_the_pacs_after_a_dead_letter_is_replayed(dcmtk
             time.sleep(0.5)
             requeued, superseded = store.replay(None, time.time())
             assert (requeued, superseded) == ([dead.delivery_id], [])
-            _wait(lambda: store.deliveries_of(STUDY_UID)[0].state is DeliveryState.DELIVERED, "the replayed delivery")
+            wait_for(lambda: store.deliveries_of(STUDY_UID)[0].state is DeliveryState.DELIVERED, "the replay")
         finally:
             pacs.terminate()
             pacs.wait(10)

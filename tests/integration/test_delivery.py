@@ -3,7 +3,6 @@ replayed, and never duplicated. A fault-injecting proxy sits between the bridge 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from bridge.cli import app
 from bridge.fhir.ids import resource_id
 from bridge.store import DeliveryState
 from tests import fault_proxy as fp
+from tests.factories import sample_straggler, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_dicom"
 FILES = sorted(SAMPLE.rglob("*.dcm"))
@@ -35,12 +35,6 @@ def sink(base: str, **changes: Any) -> dict[str, Any]:
                               "backoff_cap": 1.0, "max_attempts": 8, **changes}], "poll_interval": 0.05}
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def total(server: Any, resource_type: str, **params: str) -> int:
@@ -60,12 +54,7 @@ def study_counts(server: Any) -> dict[str, int]:
 
 
 def straggler(tmp_path: Path) -> Path:
-    ds = dcmread(SAMPLE / "ct-chest" / "series-1" / "IM0001.dcm")
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "2.25.987654321987654321"
-    ds.InstanceNumber = 99
-    path = tmp_path / "straggler.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return sample_straggler(SAMPLE, tmp_path, "2.25.987654321987654321", 99)
 
 
 def delivered(bridge: Bridge) -> list[tuple[int, DeliveryState]]:

@@ -5,8 +5,7 @@ supersedes the previous manifest's DocumentReferences."""
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from pydicom import dcmread
 
 from bridge import Bridge
+from tests.factories import sample_straggler, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_dicom"
 FILES = sorted(SAMPLE.rglob("*.dcm"))
@@ -37,12 +37,6 @@ def server(fhir_server: Any) -> Iterator[Any]:
     yield fhir_server
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def found(server: Any, resource_type: str, **params: str) -> list[dict[str, Any]]:
@@ -62,12 +56,7 @@ def deliver(server: Any, tmp_path: Path, files: list[Path]) -> None:
 
 
 def straggler(tmp_path: Path) -> Path:
-    ds = dcmread(SAMPLE / "ct-chest" / "series-1" / "IM0001.dcm")
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "2.25.123123123123123123"
-    ds.InstanceNumber = 77
-    path = tmp_path / "straggler.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return sample_straggler(SAMPLE, tmp_path, "2.25.123123123123123123", 77)
 
 
 def test_report_to_manifest_to_endpoints_and_back_with_plain_searches(server: Any, tmp_path: Path) -> None:
