@@ -30,7 +30,7 @@ Choices the specification leaves open:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from html import escape
 
 from fhir.resources.R4B.attachment import Attachment
@@ -76,7 +76,7 @@ from bridge.fhir.access import (
 from bridge.fhir.datatypes import issuer_system, universal_id_system
 from bridge.fhir.ids import resource_id
 from bridge.model import Code, DicomDateTime, Order, PersonName
-from bridge.model.manifest import ManifestPlan, RequestedProcedure, RetrieveSite
+from bridge.model.manifest import ManifestPlan, RequestedProcedure, RetrieveSite, ordered_instances, ordered_series
 from bridge.model.study import Instance, Issuer, Series
 from bridge.settings import FhirSettings
 
@@ -143,7 +143,7 @@ class _Builder:
     def __init__(self, plan: ManifestPlan, settings: FhirSettings) -> None:
         self.plan = plan
         self.settings = settings
-        self.series = _ordered_series(plan.study.series)
+        self.series = ordered_series(plan.study.series)
         self.sites: dict[RetrieveSite, str] = {}  # distinct retrieve sites, in order of first use -> Endpoint id
         for s in self.series:
             site = plan.retrieve.get(s.series_instance_uid, RetrieveSite())
@@ -243,7 +243,7 @@ class _Builder:
 
     def imaging_series(self, series: Series) -> ImagingStudySeries:
         site = self.plan.retrieve.get(series.series_instance_uid, RetrieveSite())
-        instances = _ordered_instances(series.instances)
+        instances = ordered_instances(series.instances)
         return ImagingStudySeries(
             uid=series.series_instance_uid,
             number=series.series_number,
@@ -498,14 +498,6 @@ def _document_reference(plan: ManifestPlan, settings: FhirSettings, form: str, u
 # -- values --------------------------------------------------------------------------------------------------------
 
 
-def _ordered_series(series: Iterable[Series]) -> list[Series]:
-    """Series by Series Number (absent last), then Series Instance UID (the KOS writer's order)."""
-    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_instance_uid))
-
-
-def _ordered_instances(instances: Iterable[Instance]) -> list[Instance]:
-    """Instances by Instance Number (absent last), then SOP Instance UID (the KOS writer's order)."""
-    return sorted(instances, key=lambda i: (i.instance_number is None, i.instance_number or 0, i.sop_instance_uid))
 
 
 def _site_key(site: RetrieveSite) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -40,7 +40,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from bridge.extract.sr import mado as concepts
 from bridge.extract.values import PRIVATE_SCHEME_BASE, SCHEME_SYSTEMS
 from bridge.model import Code, DicomDateTime, PersonName
-from bridge.model.manifest import ManifestPlan, RequestedProcedure, RetrieveSite
+from bridge.model.manifest import ManifestPlan, RequestedProcedure, RetrieveSite, ordered_instances, ordered_series
 from bridge.model.study import Instance, Issuer, ObjectKind, Series
 
 KEY_OBJECT_SELECTION_STORAGE = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -150,14 +150,6 @@ def write_kos(plan: ManifestPlan, path: Path) -> Path:
     return path
 
 
-def ordered_series(series: Iterable[Series]) -> list[Series]:
-    """Series by Series Number (absent last), then Series Instance UID."""
-    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_instance_uid))
-
-
-def ordered_instances(instances: Iterable[Instance]) -> list[Instance]:
-    """Instances by Instance Number (absent last), then SOP Instance UID."""
-    return sorted(instances, key=lambda i: (i.instance_number is None, i.instance_number or 0, i.sop_instance_uid))
 
 
 def institution_name(name: str, oid: str | None) -> str:
@@ -469,8 +461,6 @@ __all__ = [
     "institution_name",
     "kos_bytes",
     "modality_code",
-    "ordered_instances",
-    "ordered_series",
     "reference_value_type",
     "write_kos",
 ]

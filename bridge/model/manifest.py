@@ -11,10 +11,11 @@ creator. Both writers take the same plan, so the two forms cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.model.common import Code, DicomDateTime, Finding
-from bridge.model.study import Issuer, Study
+from bridge.model.study import Instance, Issuer, Series, Study
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +145,13 @@ class ManifestPlan:
         """(0008,0050): the accession when there is exactly one, else None (all go in the Referenced Requests)."""
         accessions = {r.accession_number for r in self.requests}
         return next(iter(accessions)) if len(accessions) == 1 else None
+
+
+def ordered_series(series: Iterable[Series]) -> list[Series]:
+    """The order both manifest forms list series in: Series Number (absent last), then Series Instance UID."""
+    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_instance_uid))
+
+
+def ordered_instances(instances: Iterable[Instance]) -> list[Instance]:
+    """The order both manifest forms list instances in: Instance Number (absent last), then SOP Instance UID."""
+    return sorted(instances, key=lambda i: (i.instance_number is None, i.instance_number or 0, i.sop_instance_uid))
