@@ -42,6 +42,10 @@ EVENTS = {
     "file.taken": "an inbox file was taken (DEBUG)",
     "watch.missing_inbox": "a configured inbox folder does not exist",
     "watch.failed": "an inbox scan failed (store or spool); it is retried",
+    "watch.paused": "the spool's disk is below its reserve: inbox files are left where they are (WARNING)",
+    "watch.resumed": "the spool's disk is above its reserve again: inboxes are scanned",
+    "http.started": "the status page, /metrics and /healthz are served (address, port)",
+    "http.replay": "a dead letter was re-queued from the status page",
     "spool.cleaned": "partial files of an interrupted run were removed at start-up",
     "spool.recovered": "spool files that a crash left unrecorded were recorded at start-up",
     "study.resumed": "studies whose build was interrupted are open again",
@@ -85,3 +89,15 @@ def setup_logging(verbosity: int = 0, json_lines: bool = False) -> None:
     logging.getLogger("pydicom").setLevel(max(level, logging.ERROR))  # its warnings become findings
     # pynetdicom logs every DIMSE message at INFO; the bridge logs associations and instances itself.
     logging.getLogger("pynetdicom").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # uvicorn (the status page's server) logs its start and stop at INFO; the bridge logs http.started itself.
+    logging.getLogger("uvicorn").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+
+
+_LEVELS = {"debug": 2, "info": 1, "warning": 0, "error": -1}
+
+
+def apply_log_settings(verbosity: int, json_lines: bool, level: str, fmt: str) -> None:
+    """`serve`'s logging: the settings' [log] level and format, unless the command line asked (-v, --log-json)."""
+    setup_logging(verbosity if verbosity else _LEVELS[level], json_lines or fmt == "json")
+    if level == "error" and not verbosity:
+        logging.getLogger().setLevel(logging.ERROR)

@@ -98,7 +98,10 @@ class ListenerSettings(BaseModel):
     calling_ae_hosts: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="calling AE -> IP addresses or networks it may connect from"
     )
-    max_associations: int = Field(10, ge=1)
+    max_associations: int = Field(10, ge=1, description="per listener process")
+    processes: int = Field(
+        1, ge=0, description="listener processes behind the port (each connection goes to the least busy one) so "
+        "that concurrent associations use every core; 0: one per core")
     max_pdu_size: int = Field(262144, ge=0, description="largest P-DATA PDU accepted; 0 = unlimited")
     acse_timeout: float = Field(30.0, gt=0)
     dimse_timeout: float = Field(60.0, gt=0)
@@ -319,6 +322,42 @@ class ServiceSettings(BaseModel):
     )
     poll_interval: float = Field(0.5, gt=0, description="seconds between scheduler passes when idle")
     lease: float = Field(600.0, gt=0, description="seconds a node holds a study it is building")
+    min_free_space_mb: int = Field(
+        100, ge=0, description="MiB that must stay free on the data directory's disk; below it new associations "
+        "are refused, C-STOREs answered 0xA700 and inboxes left alone (0: no check)")
+
+
+class HttpSettings(BaseModel):
+    """The service's HTTP port: status page, Prometheus metrics (/metrics) and health (/healthz)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    bind_address: str = Field("127.0.0.1", description="localhost by default: the status page has no login")
+    port: int = Field(8112, ge=0, le=65535, description="0: any free port (test harnesses)")
+    recent_studies: int = Field(200, ge=1, description="studies listed on the status page, newest first")
+
+
+class LogSettings(BaseModel):
+    """What `dicom-bridge serve` logs (the command line's -v/-vv and --log-json win over these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="info: one line per event; debug adds every instance and patient-identifying values")
+    format: Literal["text", "json"] = Field("text", description="text for people, json: one JSON object a line")
+
+
+class PeerSettings(BaseModel):
+    """A DICOM peer `dicom-bridge echo NAME` and `dicom-bridge send --peer NAME` talk to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ae_title: str = Field(..., min_length=1, max_length=16, description="the peer's (called) AE title")
+    host: str = Field(..., description="host name or IP address")
+    port: int = Field(..., ge=1, le=65535)
+    calling_ae_title: str = Field("DICOM_BRIDGE", min_length=1, max_length=16, description="our AE title")
+    timeout: float = Field(30.0, gt=0, description="seconds for the association and each DIMSE message")
 
 
 class Settings(BaseModel):
@@ -334,6 +373,9 @@ class Settings(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
     manifest: ManifestSettings = Field(default_factory=ManifestSettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
+    peers: dict[str, PeerSettings] = Field(default_factory=dict, description="name -> DICOM peer")
 
     @model_validator(mode="after")
     def _unique_sinks(self) -> Settings:
@@ -367,15 +409,36 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """BRIDGE_FHIR__BASE_URL=x sets data["fhir"]["base_url"] = "x"."""
-    for name, value in environ.items():
+    """BRIDGE_FHIR__BASE_URL=x sets data["fhir"]["base_url"] = "x".
+
+    An item of a list of tables is named by its index or its ``name``: BRIDGE_DELIVERY__FHIR_SERVERS__0__AUTH__TOKEN
+    or BRIDGE_DELIVERY__FHIR_SERVERS__NATIONAL_NODE__AUTH__TOKEN (``-`` and ``.`` of a name written as ``_``).
+    """
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         keys = name[len(ENV_PREFIX):].lower().split("__")
-        node = data
+        node: Any = data
         for key in keys[:-1]:
-            node = node.setdefault(key, {})
+            node = _child(node, key, name)
+        if not isinstance(node, dict):
+            raise ConfigError(f"{name}: {'.'.join(keys[:-1])} is not a table")
         node[keys[-1]] = _environment_value(name, value)
+
+
+def _child(node: Any, key: str, variable: str) -> Any:
+    """The table under ``key`` of ``node`` (created when missing), or the item of a list named by index or name."""
+    if isinstance(node, dict):
+        return node.setdefault(key, {})
+    if isinstance(node, list):
+        if key.isdigit() and int(key) < len(node):
+            return node[int(key)]
+        for item in node:
+            if isinstance(item, dict) and re.sub(r"[-.]", "_", str(item.get("name", ""))).lower() == key:
+                return item
+        names = [str(item.get("name")) for item in node if isinstance(item, dict)]
+        raise ConfigError(f"{variable}: no item {key!r} in the list (index 0..{len(node) - 1} or a name: {names})")
+    raise ConfigError(f"{variable}: {key!r} is below a value that is not a table")
 
 
 def _environment_value(name: str, value: str) -> Any:

@@ -1,7 +1,14 @@
 """The ``dicom-bridge`` command: thin commands that parse options, call the API and map errors to exit codes.
 
-Exit status: 0 success; 1 some input was rejected or an output failed validation; 2 usage error;
-3 configuration error; 4 the service cannot start.
+Exit status (every command):
+
+- 0: success.
+- 1: problems: some input was rejected, an output failed validation, an instance was not stored, a peer
+  rejected the association or answered with a failure status, work is still pending.
+- 2: usage error (unknown option, missing argument).
+- 3: configuration error: the settings file or a BRIDGE_* variable is wrong (the message names the key), or
+  a peer name is not in [peers].
+- 4: service error: the service cannot start, or a DICOM peer cannot be reached.
 """
 
 from __future__ import annotations
@@ -11,14 +18,24 @@ from typing import Annotated
 import typer
 
 from bridge import __version__
-from bridge.cli import convert, deliveries, samples, send, serve, status, validate
-from bridge.cli.common import EXIT_CONFIG, console_err
+from bridge.cli import config, convert, deliveries, echo, samples, send, serve, status, validate
+from bridge.cli.common import EXIT_CONFIG, EXIT_OK, EXIT_PROBLEMS, EXIT_SERVICE, EXIT_USAGE, console_err
 from bridge.errors import ConfigError
 from bridge.log import setup_logging
+
+EPILOG = "\n".join((
+    "Exit status:",
+    f"  {EXIT_OK}  success",
+    f"  {EXIT_PROBLEMS}  problems: input rejected, output invalid, instances not stored, peer refused or failed",
+    f"  {EXIT_USAGE}  usage error: unknown option, missing argument",
+    f"  {EXIT_CONFIG}  configuration error: the message names the key (or the unknown peer)",
+    f"  {EXIT_SERVICE}  service error: the service cannot start, or a DICOM peer cannot be reached",
+))
 
 app = typer.Typer(
     name="dicom-bridge",
     help="Turn DICOM studies and reports into HL7 Europe Imaging Report FHIR R5 resources.",
+    epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,9 +45,11 @@ app.command("validate")(validate.validate_command)
 app.command("samples")(samples.samples_command)
 app.command("serve")(serve.serve_command)
 app.command("send")(send.send_command)
+app.command("echo")(echo.echo_command)
 app.command("status")(status.status_command)
 app.command("deadletters")(deliveries.deadletters_command)
 app.command("replay")(deliveries.replay_command)
+app.add_typer(config.app, name="config")
 
 
 def _version(value: bool) -> None:

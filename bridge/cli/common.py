@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bridge.settings import Settings, load_settings
+from bridge.errors import ConfigError
+from bridge.settings import PeerSettings, Settings, load_settings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some input rejected, or an output failed validation
@@ -38,3 +41,31 @@ def progress_bar(enabled: bool) -> Progress:
         disable=not enabled,
         transient=True,
     )
+
+
+DEFAULT_CONFIG = Path("config/bridge.toml")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Settings file (default config/bridge.toml).")
+]
+
+
+def config_file(config: Path | None) -> Path | None:
+    """The settings file ``settings_from(config)`` reads: ``config``, else config/bridge.toml when present."""
+    if config is not None:
+        return config
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def peer_settings(settings: Settings, name: str, config: Path | None) -> PeerSettings:
+    """The ``[peers.NAME]`` entry of the settings.
+
+    Raises:
+        ConfigError: no such peer; the message names the file and the peers it knows.
+    """
+    peer = settings.peers.get(name)
+    if peer is None:
+        source = config_file(config) or "the settings (no settings file)"
+        known = ", ".join(sorted(settings.peers)) or "none"
+        raise ConfigError(f"peers.{name}: no peer {name!r} in {source}; known peers: {known}")
+    return peer

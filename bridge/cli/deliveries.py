@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, console, settings_from
+from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, console, console_err, settings_from
 from bridge.cli.status import utc
 from bridge.settings import Settings
 from bridge.store import StateStore, default_sqlite_url, open_store
@@ -59,8 +59,8 @@ def replay_command(
     revision carries the whole study.
     """
     if not ids and not all_:
-        console.print("[red]name the dead letters to replay, or --all[/red]")
-        raise typer.Exit(EXIT_PROBLEMS)
+        console_err.print("[red]name the dead letters to replay, or --all[/red]")
+        raise typer.Exit(EXIT_USAGE)
     with _open(settings_from(config)) as store:
         requeued, superseded = store.replay(None if all_ else ids, time.time())
     unknown = sorted(set(ids or ()) - set(requeued) - set(superseded))

@@ -9,10 +9,13 @@ import typer
 
 from bridge.cli.common import EXIT_SERVICE, console_err, settings_from
 from bridge.errors import ServiceError, StoreError
+from bridge.ingest.scp import skip_value_validation
+from bridge.log import apply_log_settings
 from bridge.service.runner import Service
 
 
 def serve_command(
+    ctx: typer.Context,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Settings file (default config/bridge.toml).")
     ] = None,
@@ -20,28 +23,23 @@ def serve_command(
     """Run the service: receive DICOM (C-STORE, inbox folders), seal studies, write their FHIR resources.
 
     Stops gracefully on SIGTERM or SIGINT; pending work stays in the store for the next start. Exit 4
-    when the service cannot start (port taken, data directory or store unusable).
+    when the service cannot start (port taken, data directory or store unusable). Logs at [log] level and
+    format of the settings unless -v/-vv or --log-json are given; the status page, /metrics and /healthz are on
+    [http] (http://127.0.0.1:8112/ by default).
     """
     settings = settings_from(config)
+    root = ctx.parent.params if ctx.parent is not None else {}
+    apply_log_settings(root.get("verbose", 0), root.get("log_json", False), settings.log.level, settings.log.format)
     service = Service(settings)
     try:
         service.start()
     except (ServiceError, StoreError) as exc:
         console_err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(EXIT_SERVICE) from exc
-    _skip_value_validation()
+    skip_value_validation()  # after start: the workers are forked and keep pydicom's defaults
     listener = settings.listener
     where = f"{listener.ae_title}@{listener.bind_address}:{service.port}" if service.listener else "no listener"
-    console_err.print(f"dicom-bridge serving ({where}); output in {service.output_dir}; Ctrl-C to stop")
+    page = f"; status page {service.http_url}" if service.http else ""
+    console_err.print(f"dicom-bridge serving ({where}); output in {service.output_dir}{page}; Ctrl-C to stop",
+                      soft_wrap=True)
     service.run_until_signalled()
-
-
-def _skip_value_validation() -> None:
-    """In the service's own process pydicom only encodes and decodes DIMSE command sets (data sets are moved as
-    bytes); checking each value's VR there costs several percent of every C-STORE. The worker processes,
-    already forked, keep pydicom's defaults, so what they read still turns invalid values into findings.
-    Process-wide, hence here and not in the in-process harness, whose host process may read DICOM itself."""
-    from pydicom import config
-
-    config.settings.reading_validation_mode = config.IGNORE
-    config.settings.writing_validation_mode = config.IGNORE

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from bridge.cli.common import EXIT_OK, EXIT_PROBLEMS, console, settings_from
-from bridge.store import QueueCounts, StateStore, StudyState, default_sqlite_url, open_store
+from bridge.store import DeliveryState, QueueCounts, StateStore, StudyState, default_sqlite_url, open_store
 
 
 def status_command(
@@ -22,7 +22,8 @@ def status_command(
         float, typer.Option("--wait-idle", help="Wait up to this many seconds for every study to be sealed.")
     ] = 0.0,
 ) -> None:
-    """Show each study (state, revision, instances, last emitted) and what is waiting.
+    """Show each study (accession, modalities, state, revision, instances, last emitted, last error or warnings),
+    what is waiting, and the delivery queue with its dead letters.
 
     With --wait-idle, exit 1 if work is still pending when the time is up.
     """
@@ -45,13 +46,16 @@ def _idle(counts: QueueCounts) -> bool:
 def _print(store: StateStore, counts: QueueCounts) -> None:
     table = Table(title="studies", title_justify="left")
     table.add_column("Study Instance UID", overflow="fold")
-    for column in ("State", "Revision", "Instances", "Last emitted (UTC)", "Last error / warnings"):
+    for column in ("Accession", "Modality", "State", "Revision", "Instances", "Last emitted (UTC)",
+                   "Last error / warnings"):
         table.add_column(column, overflow="fold")
     for study in store.studies():
         emitted = utc(study.emitted_at) if study.emitted_at else ""
         style = "red" if study.state is StudyState.FAILED else None
+        summary = study.summary or {}
         table.add_row(
-            study.study_instance_uid, study.state.value, str(study.revision), str(study.instance_count), emitted,
+            study.study_instance_uid, summary.get("accession_number") or "", ", ".join(summary.get("modalities", ())),
+            study.state.value, str(study.revision), str(study.instance_count), emitted,
             study.last_error or study.warnings or "", style=style or ("yellow" if study.warnings else None),
         )
     console.print(table)
@@ -59,6 +63,12 @@ def _print(store: StateStore, counts: QueueCounts) -> None:
         f"waiting: {counts.unparsed} instances to place, {counts.open_studies} studies open, "
         f"{counts.building_studies} building"
     )
+    for sink, states in sorted(store.delivery_counts().items()):
+        queued = states.get(DeliveryState.PENDING.value, 0) + states.get(DeliveryState.SENDING.value, 0)
+        dead = states.get(DeliveryState.DEAD.value, 0)
+        console.print(f"delivery to {sink}: {states.get(DeliveryState.DELIVERED.value, 0)} delivered, {queued} queued, "
+                      f"{dead} dead letters" + (" (dicom-bridge deadletters)" if dead else ""),
+                      style="red" if dead else None)
 
 
 def utc(seconds: float) -> str:

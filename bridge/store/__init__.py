@@ -6,7 +6,7 @@ Only this package speaks SQL. ``open_store(url)`` gives a thread-safe ``StateSto
 
 from __future__ import annotations
 
-from bridge.store.engine import default_sqlite_url
+from bridge.store.engine import default_sqlite_url, shared_store
 from bridge.store.migrations import STORE_SCHEMA_VERSION
 from bridge.store.repo import StateStore, open_store
 from bridge.store.types import (
@@ -33,6 +33,7 @@ __all__ = [
     "DeliveryRecord",
     "DeliveryState",
     "STORE_SCHEMA_VERSION",
+    "shared_store",
     "Identity",
     "InstanceRecord",
     "InstanceState",

@@ -33,6 +33,11 @@ def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'state.db'}"
 
 
+def shared_store(url: str) -> bool:
+    """Whether several nodes may use the store at ``url`` at once (a database server, not an SQLite file)."""
+    return make_url(url).get_backend_name() != "sqlite"
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///...`` or ``postgresql+psycopg://...``), tuned for many threads.
 

@@ -44,9 +44,16 @@ def _add_study_warnings(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE studies ADD COLUMN warnings TEXT"))
 
 
+def _add_study_summary(conn: Connection) -> None:
+    """Version 4: studies.summary, what the status page shows of the last emitted revision (issue: operating)."""
+    if "summary" not in {c["name"] for c in inspect(conn).get_columns("studies")}:
+        conn.execute(text("ALTER TABLE studies ADD COLUMN summary TEXT"))
+
+
 STEPS: list[Step] = [
     Step(2, "delivery outbox (deliveries table)", _add_deliveries),
     Step(3, "study warnings (studies.warnings)", _add_study_warnings),
+    Step(4, "study summary (studies.summary)", _add_study_summary),
 ]
 
 

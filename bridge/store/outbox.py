@@ -1,9 +1,11 @@
 """The delivery queue (outbox) of the state store: a row per sink and study revision.
 
 Rows are inserted by ``StateStore.complete_study`` in the same transaction that records the revision, so a
-crash between sealing and sending loses nothing. Per sink and study only the newest revision is ever sent:
-queuing revision n supersedes the unsent older ones, and a replayed dead letter is superseded when a newer
-revision exists. Deliveries are leased like studies, so several nodes share the queue.
+crash between sealing and sending loses nothing. Per sink and study only the newest revision is sent, and never
+while an older one is being sent: queuing revision n supersedes the older ones waiting (not one in flight: it
+finishes first, so an older transaction can never reach the server after a newer one), a delivery claimed when a
+newer revision is queued is superseded instead, and a replayed dead letter is superseded when a newer revision
+exists. Deliveries are leased like studies, so several nodes share the queue.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, exists, func, insert, or_, select, update
 
 from bridge.store.schema import deliveries, uid_key
 from bridge.store.types import DeliveryClaim, DeliveryRecord, DeliveryState
 
 log = logging.getLogger(__name__)
 
-_OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DEAD.value)
+_WAITING = (DeliveryState.PENDING.value, DeliveryState.DEAD.value)  # superseded by a newer revision when queued
 _LEASE_CLEARED: dict[str, Any] = {"lease_owner": None, "lease_until": None}
 
 
@@ -38,7 +40,7 @@ def enqueue_deliveries(conn: Connection, study_instance_uid: str, revision: int,
     d = deliveries.c
     conn.execute(
         update(deliveries)
-        .where(d.study_key == key, d.sink.in_(list(sinks)), d.revision < revision, d.state.in_(_OPEN))
+        .where(d.study_key == key, d.sink.in_(list(sinks)), d.revision < revision, d.state.in_(_WAITING))
         .values(state=DeliveryState.SUPERSEDED.value, **_LEASE_CLEARED)
     )
     conn.execute(insert(deliveries), [
@@ -58,20 +60,34 @@ class DeliveryQueue:
         if limit <= 0 or not sinks:
             return []
         d = deliveries.c
+        other = deliveries.alias("other")
+        in_flight = exists().where(  # another revision of the study is being sent to the sink: wait for it
+            other.c.sink == d.sink, other.c.study_key == d.study_key, other.c.delivery_id != d.delivery_id,
+            other.c.state == DeliveryState.SENDING.value, other.c.lease_until >= now)
         with self._write("claim_due_deliveries") as conn:
             rows = conn.execute(
                 select(deliveries)
                 .where(d.sink.in_(list(sinks)), d.due_at <= now,
                        or_(d.state == DeliveryState.PENDING.value,
-                           (d.state == DeliveryState.SENDING.value) & (d.lease_until < now)))
+                           (d.state == DeliveryState.SENDING.value) & (d.lease_until < now)),
+                       ~in_flight)
                 .order_by(d.due_at, d.delivery_id)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=True, of=deliveries)
             ).all()
             claimed: list[DeliveryClaim] = []
             seen: set[tuple[str, str]] = set()
             for row in rows:
                 if (row.sink, row.study_key) in seen:
+                    continue
+                newer = conn.execute(
+                    select(func.count()).select_from(other)
+                    .where(other.c.sink == row.sink, other.c.study_key == row.study_key,
+                           other.c.revision > row.revision, other.c.state != DeliveryState.SUPERSEDED.value)
+                ).scalar_one()
+                if newer:  # an older revision left behind (its node died, or it failed): the newer one carries all
+                    conn.execute(update(deliveries).where(d.delivery_id == row.delivery_id)
+                                 .values(state=DeliveryState.SUPERSEDED.value, **_LEASE_CLEARED))
                     continue
                 seen.add((row.sink, row.study_key))
                 conn.execute(update(deliveries).where(d.delivery_id == row.delivery_id)
@@ -106,6 +122,22 @@ class DeliveryQueue:
             rows = conn.execute(select(deliveries).where(d.study_key == uid_key(study_instance_uid))
                                 .order_by(d.delivery_id))
             return [_record(r) for r in rows]
+
+    def latest_deliveries(self: _Transactions, study_instance_uids: Sequence[str]) -> dict[str, list[DeliveryRecord]]:
+        """For each study: per sink, its delivery of the highest revision (what the study's delivery state is)."""
+        d = deliveries.c
+        latest: dict[tuple[str, str], DeliveryRecord] = {}
+        keys = [uid_key(uid) for uid in study_instance_uids]
+        with self._read("latest_deliveries") as conn:
+            for start in range(0, len(keys), 500):
+                rows = conn.execute(select(deliveries).where(d.study_key.in_(keys[start:start + 500]))
+                                    .order_by(d.revision, d.delivery_id))
+                for row in rows:
+                    latest[(row.study_instance_uid, row.sink)] = _record(row)
+        by_study: dict[str, list[DeliveryRecord]] = {}
+        for (uid, _sink), record in sorted(latest.items()):
+            by_study.setdefault(uid, []).append(record)
+        return by_study
 
     def replay(self: _Transactions, delivery_ids: Sequence[int] | None, now: float) -> tuple[list[int], list[int]]:
         """Re-queue dead letters (all when ``delivery_ids`` is None). Returns (re-queued, superseded): a dead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -332,12 +333,14 @@ class StateStore(DeliveryQueue):
 
     def complete_study(self, study_instance_uid: str, owner: str, revision: int, generation: int,
                        emitted_digest: str, now: float, sinks: Sequence[str] = (),
-                       payload: str | None = None, warnings: str | None = None) -> StudyRecord:
+                       payload: str | None = None, warnings: str | None = None,
+                       summary: dict[str, Any] | None = None) -> StudyRecord:
         """Record that ``owner`` emitted ``revision`` built from ``generation``; releases the lease.
 
         The study is SEALED when nothing changed during the build, else OPEN again (due when the arrivals since
         the claim say). In the same transaction, the revision is queued for delivery to each of ``sinks`` with
-        its ``payload`` (the outbox). Raises StoreError("... lease lost") when ``owner`` no longer holds the study.
+        its ``payload`` (the outbox). ``summary`` (JSON-able) is what the status page shows of the revision.
+        Raises StoreError("... lease lost") when ``owner`` no longer holds the study.
         """
         key = uid_key(study_instance_uid)
         with self._write("complete_study") as conn:
@@ -348,7 +351,9 @@ class StateStore(DeliveryQueue):
                 .where(studies.c.study_key == key)
                 .values(state=(StudyState.SEALED if sealed else StudyState.OPEN).value,
                         due_at=None if sealed else row.due_at, revision=revision, emitted_digest=emitted_digest,
-                        emitted_at=now, last_error=None, warnings=warnings, **_LEASE_CLEARED)
+                        emitted_at=now, last_error=None, warnings=warnings,
+                        summary=None if summary is None else json.dumps(summary, sort_keys=True),
+                        **_LEASE_CLEARED)
             )
             if sinks and payload is not None:
                 enqueue_deliveries(conn, study_instance_uid, revision, sinks, payload, now)
@@ -400,6 +405,26 @@ class StateStore(DeliveryQueue):
         with self._read("studies") as conn:
             rows = conn.execute(select(studies, _instance_count)).all()
         return sorted((_study_record(r) for r in rows), key=lambda s: s.study_instance_uid)
+
+    def next_due_at(self) -> float | None:
+        """When the next open or failed study is due (None: none is waiting)."""
+        s = studies.c
+        with self._read("next_due_at") as conn:
+            due = conn.execute(select(func.min(s.due_at)).where(s.state.in_(_CLAIMABLE))).scalar_one()
+        return None if due is None else float(due)
+
+    def study_state_counts(self) -> dict[str, int]:
+        """Studies by state."""
+        with self._read("study_state_counts") as conn:
+            return {state: int(n) for state, n in conn.execute(select(studies.c.state, func.count())
+                                                               .group_by(studies.c.state))}
+
+    def recent_studies(self, limit: int) -> list[StudyRecord]:
+        """The ``limit`` studies with the latest arrivals, newest first."""
+        with self._read("recent_studies") as conn:
+            rows = conn.execute(select(studies, _instance_count)
+                                .order_by(studies.c.last_arrival.desc(), studies.c.study_key).limit(limit)).all()
+        return [_study_record(r) for r in rows]
 
     def counts(self) -> QueueCounts:
         with self._read("counts") as conn:
@@ -520,6 +545,7 @@ def _study_record(row: AnyRow) -> StudyRecord:
         first_arrival=float(row.first_arrival), last_arrival=float(row.last_arrival), due_at=_opt(row.due_at),
         emitted_digest=row.emitted_digest, emitted_at=_opt(row.emitted_at), last_error=row.last_error,
         lease_owner=row.lease_owner, lease_until=_opt(row.lease_until), warnings=row.warnings,
+        summary=json.loads(row.summary) if row.summary else None,
     )
 
 

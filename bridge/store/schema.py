@@ -54,6 +54,7 @@ studies = Table(
     Column("lease_until", Double, nullable=True),
     Column("claimed_generation", Integer, nullable=True),
     Column("warnings", Text, nullable=True),  # what the last build reported (manifest mismatches), one per line
+    Column("summary", Text, nullable=True),  # JSON: what the status page lists (patient, accession, files), v4
 )
 Index("ix_studies_state_due_at", studies.c.state, studies.c.due_at)
 

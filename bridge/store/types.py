@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class RecordOutcome(StrEnum):
@@ -117,6 +118,7 @@ class StudyRecord:
     lease_owner: str | None
     lease_until: float | None
     warnings: str | None = None  # what the last build reported (manifest mismatches), one per line
+    summary: dict[str, Any] | None = None  # what the status page shows of the last emitted revision
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ STOP_TIMEOUT = 20.0  # seconds for a graceful stop
 SEAL_TIMEOUT = 60.0  # seconds for a study to be sealed and written
 
 _SERVING = re.compile(r"dicom-bridge serving \((?P<ae>[^@]+)@(?P<host>[^:]+):(?P<port>\d+)\)")
+_STATUS_PAGE = re.compile(r"dicom-bridge serving \(.*; status page (?P<url>https?://\S+/);")
 
 
 def wait_for(condition: Callable[[], T], what: str, timeout: float, interval: float = 0.05) -> T:
@@ -97,6 +98,7 @@ def write_config(root: Path, quiet_period: float = 1.0, **sections: dict[str, An
         "service": {"data_dir": data_dir, "output_dir": output_dir, "workers": 2, "poll_interval": 0.1},
         "listener": {"ae_title": AE_TITLE, "bind_address": "127.0.0.1", "port": 0},
         "grouping": {"quiet_period": quiet_period},
+        "http": {"port": 0},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)
@@ -148,6 +150,12 @@ class ServeProcess:
         self.port = int(match["port"])
         self.workers = psutil.Process(self.pid).children(recursive=True)
         return self
+
+    def status_page_url(self) -> str:
+        """The status page's base URL (``http://127.0.0.1:<port>/``) from the "serving" line; after wait_serving()."""
+        match = _STATUS_PAGE.search(self.log())
+        assert match is not None, f"no status page in the serving line (is [http] enabled?):\n{self.log()}"
+        return match["url"]
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send ``sig``; return the exit code once the process ended (fails after ``timeout`` s)."""

@@ -241,14 +241,17 @@ def client_context(tls: TlsFiles, with_certificate: bool = True) -> ssl.SSLConte
     return context
 
 
-def tls_config(root: Path, tls_files: TlsFiles) -> ServeConfig:
+def tls_config(root: Path, tls_files: TlsFiles, processes: int = 1) -> ServeConfig:
     tls = {"enabled": True, "cert_file": tls_files.server_cert, "key_file": tls_files.server_key,
            "ca_file": tls_files.ca, "require_client_cert": True}
-    return write_config(root, listener={"tls": tls})
+    return write_config(root, listener={"tls": tls, "processes": processes})
 
 
-def test_tls_listener_requires_a_client_certificate(tmp_path: Path, serve: Serve, tls_files: TlsFiles) -> None:
-    config = tls_config(tmp_path / "bridge", tls_files)
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-listener", "two-listener-processes"])
+def test_tls_listener_requires_a_client_certificate(
+    tmp_path: Path, serve: Serve, tls_files: TlsFiles, processes: int
+) -> None:
+    config = tls_config(tmp_path / "bridge", tls_files, processes)
     server = serve(config)
     assert "(TLS)" in server.log()
     path = CT_CHEST / "series-1" / "IM0001.dcm"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bridge
 
-SUBPACKAGES = {"api", "cli", "errors", "extract", "fhir", "ingest", "log", "manifest", "model", "pipeline", "samples",
-               "settings", "service", "sinks", "store", "validate"}
+SUBPACKAGES = {"api", "cli", "errors", "extract", "fhir", "ingest", "log", "manifest", "metrics", "model", "pipeline",
+               "samples", "settings", "service", "sinks", "store", "validate", "web"}
 
 
 def test_all_lists_the_public_names() -> None:
