@@ -148,9 +148,9 @@ def required_uids(ds: Dataset, source: str) -> dict[str, str]:
     uids: dict[str, str] = {}
     meta = getattr(ds, "file_meta", None)
     for keyword, name, meta_keyword in _REQUIRED_UIDS:
-        value = text(ds, keyword)
+        value = _uid_text(ds, keyword, name, source)
         if value is None and meta_keyword is not None and meta is not None:
-            value = text(meta, meta_keyword)
+            value = _uid_text(meta, meta_keyword, name, source)
         if value is None:
             raise MissingAttributeError(source, f"{name} is missing", keyword)
         problem = uid_problem(value)
@@ -158,6 +158,16 @@ def required_uids(ds: Dataset, source: str) -> dict[str, str]:
             raise InvalidUidError(source, f"{name} {_shown(value)} {problem}", keyword)
         uids[keyword] = value
     return uids
+
+
+def _uid_text(ds: Dataset, keyword: str, name: str, source: str) -> str | None:
+    """text() of a UID element, refused when the file encodes it with another VR (its bytes would be read as
+    numbers, or not at all)."""
+    element = ds.get_item(keyword, keep_deferred=True)
+    vr = getattr(element, "VR", None) if element is not None else None
+    if vr not in (None, "UI", "UN"):
+        raise InvalidUidError(source, f"{name} is encoded as {vr}, not as a UID (UI)", keyword)
+    return text(ds, keyword)
 
 
 def _shown(value: str, limit: int = 40) -> str:

@@ -6,17 +6,28 @@ import logging
 import os
 import struct
 import warnings
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import BinaryIO
 
 from pydicom import dcmread
+from pydicom.datadict import DicomDictionary, dictionary_description, keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filereader import read_partial
+from pydicom.sequence import Sequence
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-from bridge.errors import CharacterSetError, NotAnInstanceError, NotDicomError, TruncatedError
+from bridge.errors import (
+    CharacterSetError,
+    InputError,
+    NotAnInstanceError,
+    NotDicomError,
+    TruncatedError,
+    UnsupportedObjectError,
+)
 from bridge.extract.header import extract_header, required_uids
 from bridge.extract.values import CharsetFallbackWarning, text
 from bridge.model import Finding, InstanceHeader, InstanceIdentity, Severity
@@ -28,6 +39,17 @@ _RAW_DATASET_STARTS = (b"\x02\x00", b"\x08\x00")  # little-endian group 0002 / 0
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR, PS3.10 7.2
 # pydicom's words for text it could not decode (pydicom/charset.py); anything else it warns about is a finding.
 _CHARSET_WARNINGS = ("Unknown encoding", "Failed to decode", "Incorrect value for Specific Character Set")
+# pydicom's warning when the file ends before a delimiter; it then drops what it read (filereader.read_dataset).
+_EOF_WARNING = "End of file reached"
+# What pydicom's reader raises on malformed input; TypeError too, e.g. for a Specific Character Set it decodes as a
+# number (filereader.read_dataset passes the value on as if it were text).
+_PARSE_ERRORS = (EOFError, OSError, struct.error, ValueError, NotImplementedError, BytesLengthException, TypeError)
+# What pydicom raises when it converts a value it cannot (it converts most values lazily, on first access).
+_CONVERSION_ERRORS = (NotImplementedError, BytesLengthException)
+# Explicit VR codes of the Pixel Data elements; read as an implicit VR length, their bytes give an odd number.
+_PIXEL_VRS = (b"OB", b"OW", b"OF", b"OD", b"OL", b"UN")
+_SEQUENCE_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
+_CONTENT_SEQUENCE_TAG = 0x0040A730  # its items are read by the SR walker, which tolerates anything in them
 
 
 def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
@@ -37,10 +59,11 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
     checked against the file size so that a truncated file is refused rather than half-used.
 
     Raises:
-        NotDicomError, TruncatedError, MissingAttributeError, CharacterSetError: the file cannot be used.
+        NotDicomError, TruncatedError, MissingAttributeError, CharacterSetError, UnsupportedObjectError, InputError:
+            the file cannot be used (InputError itself: a value pydicom cannot decode).
     """
     source = str(path)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _decoding(source):
         warnings.simplefilter("always")
         with open(path, "rb") as fp:
             size = os.fstat(fp.fileno()).st_size
@@ -48,8 +71,9 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
             if _media_class(ds) == MEDIA_STORAGE_DIRECTORY:
                 raise NotAnInstanceError(source, "DICOMDIR (media storage directory), not an instance")
             missing_pixels = _check_complete(ds, fp, size, source)
-        header = extract_header(ds, source)
-    findings = _warnings_to_findings(caught, source) + missing_pixels
+        misencoded = _drop_misencoded_sequences(ds, source)
+        header, unparsable = _extract(ds, source)
+    findings = _warnings_to_findings(caught, source) + missing_pixels + misencoded + unparsable
     return header if not findings else _with_findings(header, findings)
 
 
@@ -67,17 +91,21 @@ def read_identity(path: str | os.PathLike[str]) -> InstanceIdentity:
     Cheaper than read_header; used to place an instance in its study as soon as it arrives.
 
     Raises:
-        NotDicomError, TruncatedError, NotAnInstanceError, MissingAttributeError: the file cannot be used.
+        NotDicomError, TruncatedError, NotAnInstanceError, MissingAttributeError, InvalidUidError, InputError: the
+            file cannot be used.
     """
     source = str(path)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _decoding(source):
         warnings.simplefilter("ignore")  # read_header turns them into findings when the study is built
         with open(path, "rb") as fp:
+            size = os.fstat(fp.fileno()).st_size
             ds = _parse(fp, source, _after_identity)
+            position = fp.tell()
         if _media_class(ds) == MEDIA_STORAGE_DIRECTORY:
             raise NotAnInstanceError(source, "DICOMDIR (media storage directory), not an instance")
         if not len(ds):
             raise NotDicomError(source, "the file holds a DICOM preamble but no data set")
+        _check_end(ds, position, size, source)  # a file cut inside an element says so, not that a UID is missing
         uids = required_uids(ds, source)
     return InstanceIdentity(
         sop_class_uid=uids["SOPClassUID"],
@@ -88,6 +116,18 @@ def read_identity(path: str | os.PathLike[str]) -> InstanceIdentity:
 
 
 def _parse(fp: BinaryIO, source: str, stop_when: Callable[[int, str | None, int], bool] | None = None) -> Dataset:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = _parse_file(fp, source, stop_when)
+    for warning in caught:  # passed on: read_header makes findings of them, read_identity ignores them
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    eof = next((str(w.message) for w in caught if str(w.message).startswith(_EOF_WARNING)), None)
+    if eof is not None:  # pydicom gave up on the data set (or an item) and kept nothing of it
+        raise TruncatedError(source, f"the file ends inside an element: {eof.partition(' in file ')[0]}")
+    return ds
+
+
+def _parse_file(fp: BinaryIO, source: str, stop_when: Callable[[int, str | None, int], bool] | None) -> Dataset:
     try:
         try:
             if stop_when is not None:
@@ -103,8 +143,83 @@ def _parse(fp: BinaryIO, source: str, stop_when: Callable[[int, str | None, int]
             if stop_when is not None:
                 return read_partial(fp, stop_when, force=True)
             return dcmread(fp, stop_before_pixels=True, force=True)
-    except (EOFError, OSError, struct.error, ValueError, NotImplementedError) as exc:
+    except _PARSE_ERRORS as exc:
         raise TruncatedError(source, f"the DICOM header cannot be parsed: {exc}") from exc
+    except zlib.error as exc:
+        raise NotDicomError(source, f"the deflated data set cannot be inflated: {exc}") from exc
+    except RecursionError as exc:  # pydicom reads nested sequences recursively
+        raise UnsupportedObjectError(source, "sequences are nested too deeply to be read") from exc
+
+
+@contextmanager
+def _decoding(source: str) -> Iterator[None]:
+    """A value pydicom cannot convert when it is first read (an unknown VR, a length that does not fit the VR)
+    rejects the file with pydicom's words, which name the element."""
+    try:
+        yield
+    except _CONVERSION_ERRORS as exc:
+        raise InputError(source, f"an element cannot be decoded: {exc}") from exc
+
+
+def _drop_misencoded_sequences(ds: Dataset, source: str) -> tuple[Finding, ...]:
+    """Remove the elements the dictionary defines as sequences that the file encodes as something else (an SQ
+    written as OB): code reading them as sequences would index bytes. Each is a finding. The items of sequences
+    already parsed are checked too, except Content Sequence's (the SR walker reads those item by item, tolerating
+    anything); a sequence still raw is left to be parsed when it is read."""
+    findings = []
+    stack = [ds]
+    while stack:
+        current = stack.pop()
+        for tag in list(current.keys()):
+            element = current.get_item(tag, keep_deferred=True)  # no conversion: an unknown VR must not raise here
+            vr = getattr(element, "VR", None)
+            if vr == "SQ":
+                if tag != _CONTENT_SEQUENCE_TAG and isinstance(element.value, Sequence):
+                    stack.extend(item for item in element.value if isinstance(item, Dataset))
+            elif tag in _SEQUENCE_TAGS and vr not in (None, "UN"):
+                del current[tag]
+                findings.append(Finding(source, keyword_for_tag(tag), f"{dictionary_description(tag)} {tag} is "
+                                        f"encoded as {vr}, not as a sequence; ignored", Severity.WARNING))
+    return tuple(findings)
+
+
+def _extract(ds: Dataset, source: str) -> tuple[InstanceHeader, tuple[Finding, ...]]:
+    """extract_header, tolerating sequences whose stored bytes do not hold items.
+
+    pydicom keeps a sequence of defined length as bytes until it is first read; bytes that do not parse (an item
+    cut inside an element, say) raise there, in whatever extraction code read it. Then every sequence still raw is
+    parsed, those that fail are removed as findings, and the extraction runs again. An error that no unparsable
+    sequence explains is raised as it is: it is a fault of the extraction, not of the file.
+    """
+    try:
+        return extract_header(ds, source), ()
+    except _PARSE_ERRORS:
+        dropped = _drop_unparsable_sequences(ds, source)
+        if not dropped:
+            raise
+    return extract_header(ds, source), dropped
+
+
+def _drop_unparsable_sequences(ds: Dataset, source: str) -> tuple[Finding, ...]:
+    findings = []
+    stack = [ds]
+    while stack:
+        current = stack.pop()
+        for tag in list(current.keys()):
+            vr = getattr(current.get_item(tag, keep_deferred=True), "VR", None)
+            if vr != "SQ" and not (tag in _SEQUENCE_TAGS and vr in (None, "UN")):
+                continue
+            try:
+                value = current[tag].value
+            except _PARSE_ERRORS as exc:
+                del current[tag]
+                name = dictionary_description(tag) if tag in DicomDictionary else "Private sequence"
+                findings.append(Finding(source, keyword_for_tag(tag), f"{name} {tag} cannot be parsed as a sequence "
+                                        f"({exc}); ignored", Severity.WARNING))
+                continue
+            if isinstance(value, Sequence):
+                stack.extend(item for item in value if isinstance(item, Dataset))
+    return tuple(findings)
 
 
 def _media_class(ds: Dataset) -> str | None:
@@ -120,25 +235,39 @@ def _check_complete(ds: Dataset, fp: BinaryIO, size: int, source: str) -> tuple[
     """
     if not len(ds):
         raise NotDicomError(source, "the file holds a DICOM preamble but no data set")
-    last = ds.get_item(next(reversed(ds.keys())))  # a data set read from a file keeps the file's tag order
-    value_tell = getattr(last, "value_tell", None)
-    length = getattr(last, "length", None)
-    last_end = None
-    if value_tell is not None and length is not None and length != _UNDEFINED_LENGTH:
-        last_end = value_tell + length
-        if last_end > size:
-            message = f"the file ends inside element {last.tag} (needs {last_end} bytes, has {size})"
-            raise TruncatedError(source, message)
-    transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+    if _deflated(ds):
         return ()  # positions in a deflated stream are not file offsets
     position = fp.tell()
+    _check_end(ds, position, size, source)
     if position < size:
         _check_pixel_data_length(ds, fp, position, size, source)
         return ()
-    if last_end is not None and last_end < size:
-        raise TruncatedError(source, f"the file ends inside the element header after {last.tag}")
     return _missing_pixel_data(ds, source)
+
+
+def _check_end(ds: Dataset, position: int, size: int, source: str) -> None:
+    """Refuse a data set whose last element ends past the end of the file, or, when the parser read up to the end
+    (``position``), is followed by less than an element header.
+
+    Raises:
+        TruncatedError: the file ends inside an element.
+    """
+    if _deflated(ds):
+        return  # positions in a deflated stream are not file offsets
+    last = ds.get_item(next(reversed(ds.keys())))  # a data set read from a file keeps the file's tag order
+    value_tell = getattr(last, "value_tell", None)
+    length = getattr(last, "length", None)
+    if value_tell is None or length is None or length == _UNDEFINED_LENGTH:
+        return
+    end = value_tell + length
+    if end > size:
+        raise TruncatedError(source, f"the file ends inside element {last.tag} (needs {end} bytes, has {size})")
+    if end < size <= position:
+        raise TruncatedError(source, f"the file ends inside the element header after {last.tag}")
+
+
+def _deflated(ds: Dataset) -> bool:
+    return getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None) == DeflatedExplicitVRLittleEndian
 
 
 def _missing_pixel_data(ds: Dataset, source: str) -> tuple[Finding, ...]:
@@ -154,10 +283,12 @@ def _check_pixel_data_length(ds: Dataset, fp: BinaryIO, position: int, size: int
     fp.seek(position)
     head = fp.read(12)
     little = ds.original_encoding[1] if ds.original_encoding[1] is not None else True
-    implicit = ds.original_encoding[0] if ds.original_encoding[0] is not None else False
     endian = "<" if little else ">"
     if len(head) < 8:
         raise TruncatedError(source, "the file ends inside the Pixel Data element header", "PixelData")
+    # The bytes tell, not the transfer syntax: pydicom reads a data set whose VR encoding contradicts its transfer
+    # syntax as it finds it (with a warning), and so must this.
+    implicit = head[4:6] not in _PIXEL_VRS
     if implicit:
         (length,) = struct.unpack(endian + "L", head[4:8])
         header_length = 8

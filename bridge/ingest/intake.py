@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bridge.errors import StoreError
 from bridge.ingest.spool import Spool, Spooled
+from bridge.metrics import Metrics
 from bridge.store import Receipt, RecordOutcome, RecordResult, StateStore
 
 log = logging.getLogger(__name__)
@@ -17,10 +18,12 @@ log = logging.getLogger(__name__)
 class Intake:
     """Spool, then record: a caller may acknowledge the instance once ``take`` returns."""
 
-    def __init__(self, spool: Spool, store: StateStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, spool: Spool, store: StateStore, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None) -> None:
         self.spool = spool
         self.store = store
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     def take(
         self,
@@ -93,7 +96,9 @@ class Intake:
             return False
 
     def _after(self, result: RecordResult, receipt: Receipt) -> None:
+        route = _route(receipt.source)
         if result.outcome is RecordOutcome.DUPLICATE:
+            self.metrics.instances_duplicate.labels(route).inc()
             log.info(
                 "instance %s from %s is a duplicate of what is stored",
                 receipt.sop_instance_uid,
@@ -101,6 +106,8 @@ class Intake:
                 extra={"event": "instance.duplicate", "sop_instance_uid": receipt.sop_instance_uid},
             )
             return
+        self.metrics.instances_received.labels(route).inc()
+        self.metrics.bytes_received.labels(route).inc(receipt.size)
         if result.previous_path and result.previous_path != receipt.path and self.spool.owns(result.previous_path):
             self.spool.remove(result.previous_path)
         log.debug(
@@ -110,3 +117,8 @@ class Intake:
             result.outcome.value,
             extra={"event": "instance.stored", "sop_instance_uid": receipt.sop_instance_uid},
         )
+
+
+def _route(source: str) -> str:
+    """The metrics label of a receipt's source: dicom (C-STORE), inbox, or recovery (spool files after a crash)."""
+    return "dicom" if source.startswith("AE ") else "inbox" if source.startswith("folder ") else "recovery"

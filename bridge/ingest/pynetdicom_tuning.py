@@ -24,11 +24,13 @@ import ctypes
 import functools
 import hashlib
 import logging
+import os
 import queue
 import select
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -41,23 +43,52 @@ from pynetdicom import transport as _transport_module
 
 
 class ReceivedFile:
-    """A temporary file that keeps the SHA-256 and size of everything written to it."""
+    """A temporary file that keeps the SHA-256 and size of everything written to it.
+
+    A write that fails (disk full, I/O error) never reaches pynetdicom, whose reactor thread would die of it, leaving
+    the C-STORE unanswered and this file behind: the failure is kept in ``error``, the file emptied (its space given
+    back) and the rest of the data set dropped as it arrives; the listener then answers 0xA700 and removes the file.
+    """
 
     def __init__(self, folder: Path) -> None:
         self._file = tempfile.NamedTemporaryFile(delete=False, mode="wb", suffix=".part", prefix="rx-", dir=folder)
         self.name = self._file.name
-        self.file = self._file.file  # pynetdicom calls .file.flush() after each fragment
+        self.error: str | None = None  # why the data set could not be written
         self._sha256 = hashlib.sha256()
         self.size = 0
         self._writeback_from = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._sha256.update(data)
-        self.size += len(data)
-        written = self._file.write(data)
-        if self.size - self._writeback_from >= WRITEBACK_CHUNK:
-            self._start_writeback()
-        return written
+        if self.error is None:
+            try:
+                self._sha256.update(data)
+                self.size += len(data)
+                self._file.write(data)
+                if self.size - self._writeback_from >= WRITEBACK_CHUNK:
+                    self._start_writeback()
+            except OSError as exc:
+                self._failed(exc)
+        return len(data)
+
+    @property
+    def file(self) -> ReceivedFile:
+        """What pynetdicom calls ``.file.flush()`` on after each fragment: this file (a property, not an attribute
+        referring to itself, so that a file pynetdicom drops without closing is freed, and closed, at once)."""
+        return self
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc.strerror or str(exc)
+        try:
+            os.ftruncate(self._file.fileno(), 0)
+        except OSError:
+            pass
 
     def _start_writeback(self) -> None:
         """Have the kernel start writing what arrived so far, so the fsync that acknowledges the instance finds
@@ -67,7 +98,11 @@ class ReceivedFile:
         self._writeback_from = self.size
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:  # what was still buffered could not be written
+            if self.error is None:
+                self.error = exc.strerror or str(exc)
 
     def hexdigest(self) -> str:
         return self._sha256.hexdigest()
@@ -103,12 +138,44 @@ def received_file_of(request: object) -> ReceivedFile | None:
     return handle if isinstance(handle, ReceivedFile) else None
 
 
+_received_by_association: weakref.WeakKeyDictionary[Any, list[tuple[str, weakref.ref[ReceivedFile]]]] = (
+    weakref.WeakKeyDictionary())
+_received_lock = threading.Lock()
+
+
+def discard_received_files(assoc: object) -> int:
+    """Remove what an ended association left in its receive files: data sets it never completed, or that
+    pynetdicom could not hand to the listener (an undecodable command aborts the association). A completed
+    instance's file was renamed into the spool by then; returns how many were removed."""
+    with _received_lock:
+        files = _received_by_association.pop(assoc, [])
+    removed = 0
+    for name, ref in files:
+        received = ref()
+        if received is not None:
+            received.close()
+        try:
+            os.unlink(name)
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def stream_received_data_sets_to(folder: Path) -> None:
     """Changes 1 and 2: stream C-STORE data sets into hashing files in ``folder``."""
     _config.STORE_RECV_CHUNKED_DATASET = True
 
     def factory(*_args: Any, **_kwargs: Any) -> IO[bytes]:
-        return ReceivedFile(folder)  # type: ignore[return-value]
+        received = ReceivedFile(folder)
+        owner = getattr(threading.current_thread(), "assoc", None)  # created in the association's DUL thread
+        if owner is not None:
+            with _received_lock:
+                files = _received_by_association.setdefault(owner, [])
+                files.append((received.name, weakref.ref(received)))
+                if len(files) > 64:  # a long association: forget the files already committed or removed
+                    files[:] = [entry for entry in files if os.path.exists(entry[0])]
+        return received  # type: ignore[return-value]
 
     _dimse_messages.NamedTemporaryFile = functools.update_wrapper(factory, tempfile.NamedTemporaryFile)  # type: ignore[attr-defined]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,14 @@ from pynetdicom.transport import ThreadedAssociationServer
 from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
 from bridge.ingest.pynetdicom_tuning import (
+    discard_received_files,
     quiet_standard_handlers,
     read_whole_pdus,
     received_file_of,
     shorten_polling,
     stream_received_data_sets_to,
 )
+from bridge.metrics import DiskReserve, Metrics
 from bridge.model.common import uid_problem
 from bridge.settings import ListenerSettings
 
@@ -49,8 +53,10 @@ STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
 # A-ASSOCIATE-RJ (PS3.8 9.3.4): result, source, reason
-REJECT_PERMANENT, SOURCE_SERVICE_USER = 0x01, 0x01
+REJECT_PERMANENT, REJECT_TRANSIENT = 0x01, 0x02
+SOURCE_SERVICE_USER, SOURCE_PRESENTATION = 0x01, 0x03
 REASON_CALLING_AE_NOT_RECOGNIZED, REASON_CALLED_AE_NOT_RECOGNIZED = 0x03, 0x07
+REASON_LOCAL_LIMIT_EXCEEDED = 0x02  # with SOURCE_PRESENTATION (service-provider, presentation related)
 
 _PREAMBLE_AND_PREFIX = 132
 
@@ -72,9 +78,17 @@ class Peer:
 class Listener:
     """A running C-ECHO/C-STORE SCP bound to the configured address."""
 
-    def __init__(self, settings: ListenerSettings, intake: Intake) -> None:
+    def __init__(self, settings: ListenerSettings, intake: Intake, metrics: Metrics | None = None,
+                 reserve: DiskReserve | None = None, fed: bool = False,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        # fed: no socket of its own; connections accepted elsewhere are handed to it (hand()): the service's
+        # dispatcher spreads them over several listener processes (bridge.service.listeners).
+        self.fed = fed
+        self.on_close = on_close  # called when a connection closes (the dispatcher counts open ones)
         self.intake = intake
+        self.metrics = metrics or intake.metrics
+        self.reserve = reserve
         self._server: ThreadedAssociationServer | None = None
         self._ae: AE | None = None
         self._networks = {
@@ -85,10 +99,20 @@ class Listener:
 
     @property
     def port(self) -> int:
-        """The bound port (the one chosen by the system when the setting is 0)."""
+        """The bound port (the one chosen by the system when the setting is 0; the setting's when fed)."""
         if self._server is None:
             raise RuntimeError("listener not started")
-        return int(self._server.server_address[1])
+        return self.settings.port if self.fed else int(self._server.server_address[1])
+
+    def hand(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        """Serve a connection accepted elsewhere (fed listeners), in a thread of its own, as if accepted here."""
+        server = self._server
+        if server is None:
+            sock.close()
+            return
+        if server.ssl_context is not None:  # what AssociationServer.get_request does after accept()
+            sock = server.ssl_context.wrap_socket(sock, server_side=True)
+        server.process_request(sock, address)
 
     @property
     def busy(self) -> bool:
@@ -126,18 +150,25 @@ class Listener:
             (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_REJECTED, self._on_rejected_by_library),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_CONN_CLOSE, self._on_connection_closed),
         ]
         address = (self.settings.bind_address, self.settings.port)
         try:
-            server = ae.start_server(
-                address, block=False, ssl_context=self._ssl_context(), evt_handlers=handlers
-            )
+            if self.fed:
+                server = ae.make_server(address, ssl_context=self._ssl_context(), evt_handlers=handlers,
+                                        server_class=_FedServer)
+            else:
+                server = ae.start_server(address, block=False, ssl_context=self._ssl_context(), evt_handlers=handlers)
         except (OSError, ssl.SSLError) as exc:
             raise ListenerError(f"listener: cannot listen on {address[0]}:{address[1]}: {exc}") from exc
         assert server is not None
         self._ae, self._server = ae, server
+        if self.fed:  # the dispatcher that accepts logs listener.started
+            log.debug("listener process %d ready for connections on port %d", os.getpid(), self.port)
+            return
         log.info(
             "listening as %s on %s:%d%s",
             self.settings.ae_title,
@@ -154,7 +185,8 @@ class Listener:
             return
         if server.socket:
             server.socket.close()  # no new connections during the grace period
-        server.shutdown()
+        if not self.fed:  # a fed server never ran serve_forever(): there is no loop to shut down
+            server.shutdown()
         deadline = time.monotonic() + grace
         while ae.active_associations and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -190,38 +222,63 @@ class Listener:
             raise ListenerError(f"listener.tls: cannot load certificate/key/CA: {exc}") from exc
         return _HandshakeInConnectionThread(context)  # type: ignore[return-value]
 
+    def _on_connection_closed(self, event: evt.Event) -> None:
+        removed = discard_received_files(event.assoc)
+        if removed:
+            log.warning("removed %d partly received data sets of an association that ended", removed,
+                        extra={"event": "association.aborted"})
+        if self.on_close is not None:
+            self.on_close()
+
     def _on_connection(self, event: evt.Event) -> None:
         event.assoc.dul._run_loop_delay = self.settings.poll_delay  # see pynetdicom_tuning
 
     def _on_requested(self, event: evt.Event) -> None:
-        """Refuse an association from an unknown calling AE, a wrong host or to another called AE."""
+        """Refuse an association from an unknown calling AE, a wrong host or to another called AE, and any while
+        the spool's disk is below its reserve (transient: the sender may try again later)."""
         assoc = event.assoc
         request = assoc.requestor.primitive
         calling = str(request.calling_ae_title).strip()
         called = str(request.called_ae_title).strip()
         address = str(assoc.requestor.address)
-        reason = None
+        result, source, reason, label = REJECT_PERMANENT, SOURCE_SERVICE_USER, 0, ""
         if self._allowed and calling not in self._allowed:
-            reason, why = REASON_CALLING_AE_NOT_RECOGNIZED, "calling AE not in allowed_calling_aets"
+            reason, label = REASON_CALLING_AE_NOT_RECOGNIZED, "calling_ae"
+            why = "calling AE not in allowed_calling_aets"
         elif calling in self._networks and not _address_in(address, self._networks[calling]):
-            reason, why = REASON_CALLING_AE_NOT_RECOGNIZED, f"calling AE not allowed from {address}"
+            reason, label = REASON_CALLING_AE_NOT_RECOGNIZED, "calling_host"
+            why = f"calling AE not allowed from {address}"
         elif self.settings.require_called_aet and called != self.settings.ae_title.strip():
-            reason, why = REASON_CALLED_AE_NOT_RECOGNIZED, f"called AE {called!r} is not {self.settings.ae_title!r}"
-        if reason is None:
+            reason, label = REASON_CALLED_AE_NOT_RECOGNIZED, "called_ae"
+            why = f"called AE {called!r} is not {self.settings.ae_title!r}"
+        elif self.reserve is not None and (low := self.reserve.refusal()) is not None:
+            result, source, reason, label, why = (REJECT_TRANSIENT, SOURCE_PRESENTATION, REASON_LOCAL_LIMIT_EXCEEDED,
+                                                  "disk_reserve", low)
+        if not reason:
             return
+        self._count_rejection(calling, address, label, why)
+        assoc.acse.send_reject(result, source, reason)
+        assoc.kill()  # as pynetdicom's own rejections do: waits until the A-ASSOCIATE-RJ is on the wire
+
+    def _on_rejected_by_library(self, event: evt.Event) -> None:
+        """pynetdicom refused the association itself: max_associations reached (local limit exceeded)."""
+        requestor = event.assoc.requestor
+        self._count_rejection(str(requestor.ae_title).strip(), str(requestor.address), "max_associations",
+                              f"max_associations ({self.settings.max_associations}) reached")
+
+    def _count_rejection(self, calling: str, address: str, label: str, why: str) -> None:
+        self.metrics.associations.labels(f"rejected_{label}").inc()
         log.warning(
             "refused association from %s at %s: %s",
             calling,
             address,
             why,
-            extra={"event": "association.rejected", "calling_ae": calling, "peer": address},
+            extra={"event": "association.rejected", "calling_ae": calling, "peer": address, "reason": label},
         )
-        assoc.acse.send_reject(REJECT_PERMANENT, SOURCE_SERVICE_USER, reason)
-        assoc.kill()  # as pynetdicom's own rejections do: waits until the A-ASSOCIATE-RJ is on the wire
 
-    @staticmethod
-    def _on_accepted(event: evt.Event) -> None:
+    def _on_accepted(self, event: evt.Event) -> None:
         requestor = event.assoc.requestor
+        self.metrics.associations.labels("accepted").inc()
         log.info(
             "association from %s at %s:%s",
             requestor.ae_title,
@@ -241,31 +298,60 @@ class Listener:
         sop_class = str(request.AffectedSOPClassUID)
         sop_instance = str(request.AffectedSOPInstanceUID)
         path = Path(event.dataset_path)
+        received = received_file_of(request)
+        if received is not None and received.error is not None:  # disk full or I/O error while it arrived
+            return self._refuse(STATUS_OUT_OF_RESOURCES, f"cannot store: spool: {received.error}", sop_instance, peer,
+                                path)
         problem = _uid_problems(sop_class, sop_instance) or check_data_set_start(path)
         if problem is not None:
-            path.unlink(missing_ok=True)
-            log.warning(
-                "refused instance %s from %s: %s",
-                sop_instance,
-                peer,
-                problem,
-                extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title},
-            )
-            return _status(STATUS_CANNOT_UNDERSTAND, problem)
+            return self._refuse(STATUS_CANNOT_UNDERSTAND, problem, sop_instance, peer, path)
+        low = self.reserve.refusal() if self.reserve is not None else None
+        if low is not None:
+            return self._refuse(STATUS_OUT_OF_RESOURCES, low, sop_instance, peer, path)
         try:
-            received = received_file_of(request)
             known = (received.size, received.hexdigest()) if received is not None else None
             self.intake.take(path, sop_class, sop_instance, str(peer), peer.ae_title, known)
-        except StoreError as exc:
-            log.error(
-                "cannot store instance %s from %s: %s",
-                sop_instance,
-                peer,
-                exc,
-                extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title},
-            )
-            return _status(STATUS_OUT_OF_RESOURCES, str(exc))
+        except StoreError as exc:  # the Intake left nothing behind
+            return self._refuse(STATUS_OUT_OF_RESOURCES, f"cannot store: {exc}", sop_instance, peer, None)
         return STATUS_SUCCESS
+
+    def _refuse(self, status: int, comment: str, sop_instance: str, peer: Peer, received: Path | None) -> Dataset:
+        """A failure status with ``comment`` as Error Comment: logged, counted, the received file removed."""
+        if received is not None:
+            received.unlink(missing_ok=True)
+        log.log(
+            logging.WARNING if status == STATUS_CANNOT_UNDERSTAND else logging.ERROR,
+            "refused instance %s from %s: %s",
+            sop_instance,
+            peer,
+            comment,
+            extra={"event": "instance.refused", "sop_instance_uid": sop_instance, "calling_ae": peer.ae_title,
+                   "status": f"0x{status:04X}"},
+        )
+        self.metrics.instances_refused.labels(f"0x{status:04X}").inc()
+        return _status(status, comment)
+
+
+def skip_value_validation() -> None:
+    """For a process that only receives: pydicom there encodes and decodes DIMSE command sets (data sets are moved
+    as bytes), and checking each value's VR costs several percent of every C-STORE. Process-wide: call it only in
+    a process that reads no DICOM itself (`serve`'s own process after its workers are forked, which keep pydicom's
+    defaults so what they read still turns invalid values into findings; a listener process)."""
+    from pydicom import config
+
+    config.settings.reading_validation_mode = config.IGNORE
+    config.settings.writing_validation_mode = config.IGNORE
+
+
+class _FedServer(ThreadedAssociationServer):
+    """An association server without a socket of its own: it neither binds nor listens, and serves the connections
+    handed to it with process_request() (Listener.hand)."""
+
+    def server_bind(self) -> None:
+        pass
+
+    def server_activate(self) -> None:
+        pass
 
 
 class _HandshakeInConnectionThread:
@@ -359,7 +445,10 @@ def _meta_transfer_syntax(meta: bytes) -> str:
     marker = meta.find(b"\x02\x00\x10\x00UI")
     if marker < 0:
         return ImplicitVRLittleEndian
-    length = struct.unpack("<H", meta[marker + 6 : marker + 8])[0]
+    length_bytes = meta[marker + 6 : marker + 8]
+    if len(length_bytes) < 2:  # the group ends inside the element: as if it were absent
+        return ImplicitVRLittleEndian
+    length = struct.unpack("<H", length_bytes)[0]
     return meta[marker + 8 : marker + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
 
 

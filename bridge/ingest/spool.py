@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,11 @@ class Spool:
         self.root = data_dir / "spool"
         self.tmp_dir = data_dir / "tmp"
 
-    def prepare(self) -> int:
-        """Create the folders and remove what an interrupted run left in tmp/; returns the files removed."""
+    def prepare(self, older_than: float | None = None) -> int:
+        """Create the folders and remove what an interrupted run left in tmp/; returns the files removed.
+
+        ``older_than`` (seconds): only files not written to for that long, for a spool that other nodes share (their
+        transfers in progress are left alone; a transfer silent that long has timed out)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -54,11 +58,22 @@ class Spool:
             for index in range(256):
                 (self.root / f"{index:02x}").mkdir(exist_ok=True)
             _fsync_dir(self.root)
-            removed = 0
+            return self.remove_partial(older_than)
+        except OSError as exc:
+            raise StoreError(f"spool {self.root}: {exc.strerror or exc}") from exc
+
+    def remove_partial(self, older_than: float | None = None) -> int:
+        """Remove the partial files in tmp/ (only those untouched for ``older_than`` seconds, when given)."""
+        cutoff = None if older_than is None else time.time() - older_than
+        removed = 0
+        try:
             for leftover in self.tmp_dir.iterdir():
-                if leftover.is_file():
-                    leftover.unlink()
-                    removed += 1
+                try:
+                    if leftover.is_file() and (cutoff is None or leftover.stat().st_mtime < cutoff):
+                        leftover.unlink()
+                        removed += 1
+                except FileNotFoundError:  # finished or removed by its node meanwhile
+                    continue
             return removed
         except OSError as exc:
             raise StoreError(f"spool {self.root}: {exc.strerror or exc}") from exc

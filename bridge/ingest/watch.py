@@ -17,6 +17,7 @@ from pathlib import Path
 from bridge.errors import StoreError
 from bridge.ingest.intake import Intake
 from bridge.ingest.quarantine import Quarantine
+from bridge.metrics import DiskReserve
 from bridge.model import InstanceIdentity
 from bridge.settings import WatchSettings
 
@@ -29,8 +30,11 @@ Identify = Callable[[Path], InstanceIdentity | str]  # the UIDs of a file, or wh
 class FolderWatch:
     """Scans ``settings.inboxes`` every ``settings.interval`` seconds."""
 
-    def __init__(self, settings: WatchSettings, intake: Intake, quarantine: Quarantine, identify: Identify) -> None:
+    def __init__(self, settings: WatchSettings, intake: Intake, quarantine: Quarantine, identify: Identify,
+                 reserve: DiskReserve | None = None) -> None:
         self.settings = settings
+        self.reserve = reserve
+        self._paused: str | None = None
         self.identify = identify
         self.intake = intake
         self.quarantine = quarantine
@@ -48,7 +52,10 @@ class FolderWatch:
             stop.wait(self.settings.interval)
 
     def scan(self) -> int:
-        """One scan of every inbox; returns the number of files taken."""
+        """One scan of every inbox; returns the number of files taken. While the spool's disk is below its
+        reserve nothing is taken: the files wait in their inbox."""
+        if self._below_reserve():
+            return 0
         current: dict[Path, Signature] = {}
         for inbox in self.settings.inboxes:
             for path in self._candidates(inbox):
@@ -69,6 +76,15 @@ class FolderWatch:
         self._taken = {p: s for p, s in self._taken.items() if p in current}
         self.taken += taken
         return taken
+
+    def _below_reserve(self) -> bool:
+        low = self.reserve.refusal() if self.reserve is not None and self.settings.move_to_spool else None
+        if low is not None and self._paused is None:
+            log.warning("inboxes paused: %s", low, extra={"event": "watch.paused"})
+        elif low is None and self._paused is not None:
+            log.info("inboxes resumed: the spool's disk is above its reserve again", extra={"event": "watch.resumed"})
+        self._paused = low
+        return low is not None
 
     def _candidates(self, inbox: Path) -> Iterator[Path]:
         if not inbox.is_dir():

@@ -137,8 +137,25 @@ def build_kos(plan: ManifestPlan) -> FileDataset:
 def kos_bytes(plan: ManifestPlan) -> bytes:
     """The KOS manifest of ``plan`` as the bytes of a PS3.10 file."""
     buffer = BytesIO()
-    dcmwrite(buffer, build_kos(plan), enforce_file_format=True)
+    kos = build_kos(plan)
+    _as_encoded(kos)
+    dcmwrite(buffer, kos, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _as_encoded(ds: Dataset) -> None:
+    """Mark ``ds`` and every item in it as already in the encoding it is written in (explicit VR little endian, its
+    own character set). pydicom otherwise runs its ambiguous-VR correction over each item's whole subtree every time
+    it writes an item: quadratic in the depth of the content tree, and most of the time spent writing a manifest of
+    a few thousand instances. The KOS holds no element of ambiguous VR (no US/SS or OB/OW lookup tables), so there is
+    nothing to correct."""
+    stack = [ds]
+    while stack:
+        current = stack.pop()
+        current.set_original_encoding(False, True, current._character_set)
+        for element in current.values():
+            if getattr(element, "VR", None) == "SQ":
+                stack.extend(element.value)
 
 
 def write_kos(plan: ManifestPlan, path: Path) -> Path:

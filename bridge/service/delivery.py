@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bridge.metrics import Metrics
 from bridge.settings import DeliverySettings, ForwardSettings, Settings
 from bridge.sinks.dicom_forward import DicomForwardSink
 from bridge.sinks.fhir_rest import Outcome, RestSink, next_attempt
@@ -41,8 +42,9 @@ class Deliverer:
 
     def __init__(self, settings: DeliverySettings, store: StateStore, owner: str,
                  clock: Callable[[], float] = time.time, sinks: dict[str, RestSink | DicomForwardSink] | None = None,
-                 forward: ForwardSettings | None = None) -> None:
+                 forward: ForwardSettings | None = None, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.owner = owner
         self.clock = clock
@@ -95,6 +97,7 @@ class Deliverer:
         if outcome.done:
             self.store.delivery_succeeded(claim.delivery_id, self.owner, now)
             self.delivered += 1
+            self.metrics.deliveries.labels(claim.sink, "done").inc()
             log.info("delivered study %s revision %d to %s (%d requests, %.2f s)", claim.study_instance_uid,
                      claim.revision, claim.sink, outcome.requests, elapsed,
                      extra={"event": "delivery.done", "study_uid": claim.study_instance_uid, "sink": claim.sink})
@@ -104,6 +107,7 @@ class Deliverer:
                     if outcome.retry else None)
         error = outcome.error or "unknown error"
         self.store.delivery_failed(claim.delivery_id, self.owner, error, retry_at)
+        self.metrics.deliveries.labels(claim.sink, "dead" if retry_at is None else "retry").inc()
         if retry_at is None:
             log.error("dead-lettered delivery %d (study %s revision %d to %s) after %d attempts: %s",
                       claim.delivery_id, claim.study_instance_uid, claim.revision, claim.sink, attempts, error,

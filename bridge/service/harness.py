@@ -51,6 +51,7 @@ class Bridge:
             "listener": {"port": 0, "bind_address": "127.0.0.1", "ae_title": "DICOM_BRIDGE"},
             "grouping": {"quiet_period": quiet_period},
             "watch": {"inboxes": [str(root / "inbox")], "interval": 0.2},
+            "http": {"port": 0, "bind_address": "127.0.0.1"},
         }
         if settings is not None:
             base = settings.model_dump(mode="json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -16,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
@@ -23,14 +23,25 @@ from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.scp import Listener
 from bridge.ingest.spool import Spool
 from bridge.ingest.watch import FolderWatch
+from bridge.metrics import DiskCollector, DiskReserve, Metrics
 from bridge.model import InstanceIdentity
 from bridge.service.delivery import Deliverer, delivery_sinks
+from bridge.service.health import Health, StoreCollector
+from bridge.service.lifetime import end_with_parent
+from bridge.service.listeners import ListenerProcesses, listener_process_count
 from bridge.service.scheduler import Scheduler
 from bridge.service.work import identify, warm_up
 from bridge.settings import Settings
-from bridge.store import StateStore, default_sqlite_url, open_store
+from bridge.store import StateStore, default_sqlite_url, open_store, shared_store
+
+if TYPE_CHECKING:
+    from bridge.web.server import HttpServer
 
 log = logging.getLogger(__name__)
+
+STALE_PARTIAL = 3600.0  # seconds: a shared spool's partial file untouched this long belongs to a dead transfer
+RECOVERY_MIN_AGE = 120.0  # seconds: a shared spool's unrecorded file younger than this may be a live node's
+SPOOL_PASS_INTERVAL = 300.0  # seconds between the shared spool's recovery passes
 
 
 class Service:
@@ -45,7 +56,14 @@ class Service:
         self.spool = Spool(self.data_dir)
         self.quarantine = Quarantine(self.data_dir / "quarantine")
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.metrics = Metrics()
+        self.reserve = DiskReserve(self.data_dir, service.min_free_space_mb)
+        self.metrics.watch(DiskCollector(self.reserve))
         self.store: StateStore | None = None
+        self.http: HttpServer | None = None  # the status page, /metrics and /healthz
+        self.listeners: ListenerProcesses | None = None  # listener.processes > 1: the other listeners
+        self.shared = False  # several nodes may share the store and the data directory
+        self._recovered_until: float | None = None
         self.listener: Listener | None = None
         self.watch: FolderWatch | None = None
         self.scheduler: Scheduler | None = None
@@ -74,22 +92,36 @@ class Service:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ServiceError(f"service.output_dir {self.output_dir}: {exc.strerror or exc}") from exc
-        removed = self.spool.prepare()
+        store_url = settings.store.url or default_sqlite_url(self.data_dir)
+        # Several nodes share the data directory when they share a store (see README "Several nodes"): another
+        # node's transfers in progress and its spool files not yet recorded must not be touched.
+        self.shared = shared_store(store_url)
+        removed = self.spool.prepare(older_than=STALE_PARTIAL if self.shared else None)
         if removed:
             log.info("removed %d partial files of an interrupted run", removed, extra={"event": "spool.cleaned"})
+        listener_settings = settings.listener
+        count = listener_process_count(settings.listener)
+        if settings.listener.enabled and count > 1:
+            # Forked first, while no thread runs (the worker pool's start-up starts one).
+            self.listeners = ListenerProcesses(settings.listener, self.data_dir, store_url,
+                                               settings.service.min_free_space_mb, count - 1)
+            port = self.listeners.start()
+            listener_settings = settings.listener.model_copy(update={"port": port})
         # Workers are forked before the store is opened: a child must not inherit its parent's connections.
         pool = _worker_pool(settings.service.workers, "fork")
-        store_url = settings.store.url or default_sqlite_url(self.data_dir)
         try:
             self.store = store = open_store(store_url)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        released = store.release_expired_leases(float("inf") if settings.store.url is None else self.clock())
+        released = store.release_expired_leases(self.clock() if self.shared else float("inf"))
         if released:
             log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
-        intake = Intake(self.spool, store, self.clock)
-        self._recover_spool(store, intake)
+        self.metrics.watch(StoreCollector(store))
+        intake = Intake(self.spool, store, self.clock, self.metrics)
+        self._recovered_until = self._recover_spool(store, intake, since=None)
+        if self.shared:
+            self._spawn("housekeeping", lambda stop: self._housekeeping(stop, store, intake))
         self.scheduler = Scheduler(
             settings,
             store,
@@ -102,18 +134,35 @@ class Service:
             # A replacement is started while threads run, so from a fork server rather than by forking them.
             new_pool=lambda: _worker_pool(settings.service.workers, "forkserver"),
             store_url=store_url,
+            metrics=self.metrics,
+            on_sealed=self._wake_delivery,
         )
         self._spawn("scheduler", self.scheduler.run)
         if delivery_sinks(settings):
             forward = settings.manifest.forward if settings.manifest.kos else None
-            self.deliverer = Deliverer(settings.delivery, store, self.owner, self.clock, forward=forward)
+            self.deliverer = Deliverer(settings.delivery, store, self.owner, self.clock, forward=forward,
+                                       metrics=self.metrics)
             self._spawn("delivery", self.deliverer.run)
         if settings.watch.inboxes:
-            self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify)
+            self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify, self.reserve)
             self._spawn("watch", self.watch.run)
         if settings.listener.enabled:
-            self.listener = Listener(settings.listener, intake)
+            fed = self.listeners is not None
+            self.listener = Listener(listener_settings, intake, self.metrics, self.reserve, fed=fed,
+                                     on_close=self.listeners.own_closed if self.listeners is not None else None)
             self.listener.start()
+            if self.listeners is not None:
+                self.listeners.go(self.listener, self.metrics)
+        if settings.http.enabled:
+            # Imported here, after the worker processes were forked: they never serve HTTP, and pages they
+            # inherit from the service would count in each one's resident memory.
+            from bridge.web.app import WebContext, create_app
+            from bridge.web.server import HttpServer
+
+            context = WebContext(store, self.metrics, Health(store, self.spool.tmp_dir, self.reserve), self.owner,
+                                 settings.http.recent_studies, on_replay=self._wake_delivery)
+            self.http = HttpServer(settings.http, create_app(context))
+            self.http.start()
         counts = store.counts()
         log.info(
             "service started (data %s, output %s, %d instances to parse, %d studies open)",
@@ -129,9 +178,17 @@ class Service:
 
         Pending work stays in the store for the next start.
         """
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self.listeners is not None:  # they stop together with the own listener, each with its grace
+            self.listeners.close_port()
         if self.listener is not None:
             self.listener.stop(grace)
             self.listener = None
+        if self.listeners is not None:
+            self.listeners.stop(grace)
+            self.listeners = None
         self._stop.set()
         if self.scheduler is not None:
             self.scheduler.wake.set()
@@ -163,8 +220,10 @@ class Service:
         previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             while not stop.wait(1.0):
-                if not all(t.is_alive() for t in self._threads):
+                if not all(t.is_alive() for t in self._threads) or (self.http is not None and not self.http.alive):
                     raise ServiceError("a service thread ended unexpectedly")
+                if self.listeners is not None and not self.listeners.alive:
+                    raise ServiceError("a listener process ended unexpectedly")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -192,14 +251,29 @@ class Service:
         except BrokenProcessPool as exc:
             raise StoreError("worker processes unavailable; the file is taken at the next scan") from exc
 
+    def _wake_delivery(self) -> None:
+        if self.deliverer is not None:
+            self.deliverer.wake.set()
+
     def _receiving(self) -> bool:
+        if self.listeners is not None:
+            return self.listeners.busy
         return self.listener is not None and self.listener.busy
 
     @property
     def port(self) -> int:
+        if self.listeners is not None:
+            return self.listeners.port
         if self.listener is None:
             raise ServiceError("the listener is not running")
         return self.listener.port
+
+    @property
+    def http_url(self) -> str:
+        """The status page's address (/metrics and /healthz beside it)."""
+        if self.http is None:
+            raise ServiceError("the HTTP server is not running")
+        return self.http.url
 
     def is_idle(self) -> bool:
         """True when everything received has been parsed, every study sealed or failed, and no delivery is
@@ -235,9 +309,33 @@ class Service:
         thread.start()
         self._threads.append(thread)
 
-    def _recover_spool(self, store: StateStore, intake: Intake) -> None:
-        """Record spool files that a crash left unrecorded (durable but never acknowledged)."""
-        paths = [str(p) for p in self.spool.files()]
+    def _housekeeping(self, stop: threading.Event, store: StateStore, intake: Intake) -> None:
+        """On a shared store, what start-up does for a single node, done while running, for the nodes that died:
+        their expired build leases are released, their spool files never recorded are recorded, their partial
+        files removed. Deliveries need nothing: an expired delivery lease is claimable as it is."""
+        interval = min(60.0, max(1.0, self.settings.service.lease / 10))
+        last_spool_pass = time.monotonic()
+        while not stop.wait(interval):
+            try:
+                released = store.release_expired_leases(self.clock())
+                if released:
+                    log.info("resumed %d studies whose node stopped building them", released,
+                             extra={"event": "study.resumed"})
+                if time.monotonic() - last_spool_pass >= SPOOL_PASS_INTERVAL:
+                    last_spool_pass = time.monotonic()
+                    self._recovered_until = self._recover_spool(store, intake, since=self._recovered_until)
+                    self.spool.remove_partial(older_than=STALE_PARTIAL)
+            except (StoreError, OSError) as exc:
+                log.error("housekeeping pass failed, retrying: %s", exc, extra={"event": "scheduler.failed"})
+
+    def _recover_spool(self, store: StateStore, intake: Intake, since: float | None) -> float:
+        """Record spool files that a crash left unrecorded (durable but never acknowledged); returns the
+        modification time up to which the spool was checked.
+
+        On a shared spool only files older than RECOVERY_MIN_AGE count (a live node records its own within
+        milliseconds), and only those newer than ``since`` (older ones were checked by the previous pass)."""
+        upto = self.clock() - RECOVERY_MIN_AGE if self.shared else float("inf")
+        paths = [str(p) for p in self.spool.files() if _modified_between(p, since, upto)]
         unknown = sorted(store.unknown_paths(paths)) if paths else []
         for path in unknown:
             identity = identify(path)
@@ -249,6 +347,15 @@ class Service:
             log.info(
                 "recorded %d spool files left unrecorded by a crash", len(unknown), extra={"event": "spool.recovered"}
             )
+        return upto if self.shared else self.clock()
+
+
+def _modified_between(path: Path, since: float | None, upto: float) -> bool:
+    try:
+        modified = path.stat().st_mtime
+    except FileNotFoundError:  # replaced or rejected meanwhile
+        return False
+    return (since is None or modified >= since) and modified < upto
 
 
 def _worker_pool(workers: int, start_method: str) -> ProcessPoolExecutor:
@@ -259,25 +366,10 @@ def _worker_pool(workers: int, start_method: str) -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(
         max_workers=count,
         mp_context=multiprocessing.get_context(start_method),
-        initializer=_end_with_parent,
+        initializer=end_with_parent,
         # A fork server's children have the fork server as parent; it ends when the service does.
         initargs=(os.getpid() if start_method == "fork" else None,),
     )
     for future in [pool.submit(warm_up) for _ in range(count)]:
         future.result()
     return pool
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _end_with_parent(parent_pid: int | None) -> None:
-    """Worker initializer: ask Linux to send SIGTERM when the service dies, even by SIGKILL, so that no worker
-    outlives it (the pool's own shutdown only runs when the service stops gracefully)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: graceful stops still end the workers
-        return
-    if parent_pid is not None and os.getppid() != parent_pid:  # the service died before the request took effect
-        os._exit(0)

@@ -17,11 +17,12 @@ from pathlib import Path
 from bridge.errors import StoreError
 from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
+from bridge.metrics import Metrics
 from bridge.service.delivery import delivery_sinks
 from bridge.service.placement import PlaceJob, place_pending, reject
 from bridge.service.work import BuildJob, BuildResult, build
 from bridge.settings import Settings
-from bridge.store import StateStore, StudyClaim
+from bridge.store import StateStore, StudyClaim, StudyState
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Scheduler:
         receiving: Callable[[], bool] = lambda: False,
         new_pool: Callable[[], Executor] | None = None,
         store_url: str = "",
+        metrics: Metrics | None = None,
+        on_sealed: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -55,6 +58,8 @@ class Scheduler:
         self.receiving = receiving
         self.new_pool = new_pool
         self.store_url = store_url
+        self.metrics = metrics or Metrics()
+        self.on_sealed = on_sealed  # a revision was recorded (and queued for delivery): wake the deliverer
         self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
@@ -83,8 +88,20 @@ class Scheduler:
                 busy = False
                 stop.wait(interval)
             if not busy:
-                self.wake.wait(interval)
+                self.wake.wait(self._idle_wait(interval))
                 self.wake.clear()
+
+    def _idle_wait(self, interval: float) -> float:
+        """How long to sleep when idle: until the next study is due, at most ``interval`` (new arrivals and
+        finished work wake the scheduler earlier), so that a study is built when its quiet period ends."""
+        try:
+            due = self.store.next_due_at()
+        except StoreError:
+            return interval
+        left = None if due is None else due - self.clock()
+        # Due already but not claimed in this pass (instances still being placed, or every worker busy): the
+        # usual interval, not a spin.
+        return interval if left is None or left <= 0 else min(interval, max(0.005, left))
 
     def step(self) -> bool:
         """One pass; returns whether there was anything to do."""
@@ -203,6 +220,7 @@ class Scheduler:
             error = result.error or "no instance of the study could be used"
             retry_at = self.clock() + self.settings.grouping.retry_after
             self.store.fail_study(uid, self.owner, error, retry_at)
+            self.metrics.builds_failed.inc()
             log.error(
                 "study %s revision %d failed: %s",
                 uid,
@@ -214,7 +232,13 @@ class Scheduler:
         now = self.clock()
         record = self.store.complete_study(uid, self.owner, claim.revision, claim.generation, result.digest, now,
                                            sinks=self._sinks, payload=result.payload,
-                                           warnings="\n".join(result.warnings) or None)
+                                           warnings="\n".join(result.warnings) or None, summary=result.summary)
+        self.on_sealed()
+        self.metrics.studies_sealed.inc()
+        if claim.revision > 1:
+            self.metrics.revisions.inc()
+        if record.state is StudyState.SEALED:  # not when more arrived during the build: it is open again
+            self.metrics.seal_latency.observe(max(0.0, now - record.last_arrival))
         log.info(
             "sealed study %s revision %d (%d instances, %d reports, %d files)",
             uid,

@@ -1,10 +1,15 @@
-"""A C-STORE/C-ECHO client: what `dicom-bridge send` and the test harness use to talk to a listener."""
+"""A C-STORE/C-ECHO client: what `dicom-bridge send`, `dicom-bridge echo` and the test harness use to talk to
+a listener."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from pydicom import dcmread
@@ -12,6 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
+from pynetdicom.status import VERIFICATION_SERVICE_CLASS_STATUS
 
 from bridge.errors import ServiceError
 from bridge.ingest.scp import set_tcp_nodelay
@@ -40,12 +46,14 @@ def send_files(
     host: str = "127.0.0.1",
     progress: Callable[[int], None] | None = None,
     connect_timeout: float = 0.0,
+    timeout: float | None = None,
 ) -> list[Sent]:
     """C-STORE every file over one association (per 128 SOP Class/Transfer Syntax pairs); one Sent per path, in
     the order given.
 
     Files that are not DICOM, or whose SOP Class the peer does not accept, get status -1 with the reason.
-    ``connect_timeout`` retries a refused connection that long (a listener still starting).
+    ``connect_timeout`` retries a refused connection that long (a listener still starting); ``timeout`` (seconds)
+    bounds connecting, the association and each DIMSE message (unset: pynetdicom's defaults).
 
     Raises:
         ServiceError: no association could be made, or it was rejected or aborted.
@@ -64,6 +72,8 @@ def send_files(
     for start in range(0, len(keys), MAX_CONTEXTS):
         batch = keys[start : start + MAX_CONTEXTS]
         ae = AE(ae_title=calling_ae)
+        if timeout is not None:
+            _set_timeouts(ae, timeout)
         for sop_class, transfer_syntax in batch:
             ae.add_requested_context(sop_class, transfer_syntax)
         assoc = _associate(ae, host, port, called_ae, connect_timeout)
@@ -103,11 +113,133 @@ def echo(port: int, called_ae: str, calling_ae: str = "DICOM_BRIDGE_SCU", host: 
         assoc.release()
 
 
+class EchoOutcome(StrEnum):
+    """How a C-ECHO ended."""
+
+    SUCCESS = "success"  # status 0x0000
+    STATUS = "status"  # the peer answered with another status
+    REJECTED = "rejected"  # the peer refused the association (A-ASSOCIATE-RJ)
+    UNREACHABLE = "unreachable"  # no TCP connection: name not resolved, refused, timed out
+    NO_ANSWER = "no answer"  # connected, but the association was aborted or not answered in time
+
+
+@dataclass(frozen=True, slots=True)
+class EchoResult:
+    """One C-ECHO: its outcome, the DIMSE status (None without a response), why it failed, and the seconds from
+    connecting to the response or the failure."""
+
+    outcome: EchoOutcome
+    status: int | None
+    reason: str | None
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is EchoOutcome.SUCCESS
+
+
+def echo_peer(
+    host: str, port: int, called_ae: str, calling_ae: str = "DICOM_BRIDGE_SCU", timeout: float = 30.0
+) -> EchoResult:
+    """C-ECHO over a new association; every failure is returned, never raised.
+
+    ``timeout`` (seconds) bounds connecting, the association negotiation and the C-ECHO response.
+    """
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(Verification)
+    _set_timeouts(ae, timeout)
+    connected = threading.Event()
+
+    def on_open(event: evt.Event) -> None:
+        connected.set()
+        set_tcp_nodelay(event)
+
+    start = time.perf_counter()
+
+    def result(outcome: EchoOutcome, status: int | None, reason: str | None) -> EchoResult:
+        return EchoResult(outcome, status, reason, time.perf_counter() - start)
+
+    with _connection_errors() as errors:
+        try:
+            assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=[(evt.EVT_CONN_OPEN, on_open)])
+        except OSError as exc:  # the host name does not resolve
+            return result(EchoOutcome.UNREACHABLE, None, f"cannot connect: no address for {host!r} ({exc})")
+    if assoc.is_rejected:
+        return result(EchoOutcome.REJECTED, None, _rejection(assoc))
+    if not assoc.is_established:
+        if not connected.is_set():
+            why = errors[-1] if errors else f"refused or no answer within {timeout:g} s"
+            return result(EchoOutcome.UNREACHABLE, None, f"cannot connect: {why}")
+        return result(EchoOutcome.NO_ANSWER, None,
+                      f"connected, but the association was aborted or not accepted within {timeout:g} s")
+    try:
+        response = assoc.send_c_echo()
+        if "Status" not in response:
+            return result(EchoOutcome.NO_ANSWER, None, f"no C-ECHO response within {timeout:g} s (aborted)")
+        status = int(response.Status)
+        if status == 0x0000:
+            return result(EchoOutcome.SUCCESS, status, None)
+        known = VERIFICATION_SERVICE_CLASS_STATUS.get(status, ("", ""))[1]
+        comment = str(response.ErrorComment) if "ErrorComment" in response else ""
+        return result(EchoOutcome.STATUS, status, "; ".join(text for text in (known, comment) if text) or None)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _rejection(assoc: object) -> str:
+    """'Called AE title not recognised (permanent, by the service user)' from an A-ASSOCIATE-RJ."""
+    rejection = assoc.acceptor.primitive  # type: ignore[attr-defined]
+    if rejection is None:
+        return "no reason given"
+    kind = {1: "permanent", 2: "transient"}.get(rejection.result, f"result {rejection.result}")
+    return f"{rejection.reason_str} ({kind}, by the {rejection.source_str.lower()})"
+
+
+def _set_timeouts(ae: AE, timeout: float) -> None:
+    ae.connection_timeout = timeout
+    ae.acse_timeout = timeout
+    ae.dimse_timeout = timeout
+    ae.network_timeout = timeout
+
+
+class _ConnectionErrorFilter(logging.Filter):
+    """Keeps the OS error of a failed connection, which pynetdicom reports only in its log."""
+
+    PREFIX = "TCP Initialisation Error: "
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(self.PREFIX):
+            self.errors.append(message[len(self.PREFIX):])
+        return True
+
+
+@contextmanager
+def _connection_errors() -> Iterator[list[str]]:
+    """The connection errors pynetdicom logs while the block runs (empty when its transport logger is off)."""
+    errors: list[str] = []
+    logger = logging.getLogger("pynetdicom.transport")
+    capture = _ConnectionErrorFilter(errors)
+    logger.addFilter(capture)
+    try:
+        yield errors
+    finally:
+        logger.removeFilter(capture)
+
+
 def _associate(ae: AE, host: str, port: int, called_ae: str, connect_timeout: float) -> object:
     deadline = time.monotonic() + connect_timeout
     handlers = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
     while True:
-        assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=handlers)
+        try:
+            assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=handlers)
+        except OSError as exc:  # the host name does not resolve
+            raise ServiceError(f"cannot resolve {host!r} ({called_ae}): {exc}") from exc
         if assoc.is_established:
             return assoc
         if assoc.is_rejected:

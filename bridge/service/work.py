@@ -11,12 +11,17 @@ import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bridge.api import read_outcome, reason_of
 from bridge.errors import InputError, NotAnInstanceError
 from bridge.extract.read import read_identity
 from bridge.model import InstanceHeader, InstanceIdentity
 from bridge.settings import FhirSettings, ManifestSettings
+
+if TYPE_CHECKING:
+    from bridge.pipeline import StudyOutput
+    from bridge.sinks.files import WrittenStudy
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,7 @@ class BuildResult:
     error: str | None  # the build failed as a whole (nothing written)
     payload: str | None = None  # the delivery payload written for the FHIR server sinks
     warnings: tuple[str, ...] = ()  # shown with the study's status: manifest mismatches, manifest gaps
+    summary: dict[str, Any] | None = None  # what the status page shows of this revision (study_summary)
 
 
 def build(job: BuildJob) -> BuildResult:
@@ -117,7 +123,34 @@ def _build(job: BuildJob) -> BuildResult:
         error=None,
         payload=payload,
         warnings=tuple(f"{f.message} ({f.where})" if f.where else f.message for f in output.warnings),
+        summary=study_summary(output, written),
     )
+
+
+def study_summary(output: StudyOutput, written: WrittenStudy) -> dict[str, Any]:
+    """What the status page lists of a study revision, kept in the store (JSON): the patient, the order, the
+    series, the reports and the files written (names relative to ``folder``)."""
+    study = output.study
+    name = study.patient.name
+    reports = []
+    for report, path in zip(output.reports, written.reports, strict=True):
+        status = next((e.resource.status for e in report.bundle.entry or ()
+                       if e.resource is not None and e.resource.get_resource_type() == "DiagnosticReport"), None)
+        reports.append({"file": path.name, "sop_instance_uid": report.report.sop_instance_uid,
+                        "title": report.report.title_meaning, "status": status})
+    return {
+        "patient_name": (name.text or " ".join(filter(None, (*name.given, name.family)))) if name else None,
+        "patient_id": study.patient.patient_id,
+        "accession_number": study.order.accession_number if study.order else None,
+        "study_date": study.started.iso if study.started else None,
+        "description": study.study_description,
+        "modalities": list(study.modalities),
+        "series": [{"uid": s.series_instance_uid, "number": s.series_number, "modality": s.modality,
+                    "description": s.series_description, "instances": len(s.instances)} for s in study.series],
+        "folder": str(written.folder.resolve()),
+        "files": [p.name for p in written.files],
+        "reports": reports,
+    }
 
 
 def warm_up() -> int:

@@ -106,16 +106,45 @@ def test_a_version_1_store_is_upgraded_to_add_the_outbox(store_url: str) -> None
     engine = create_engine(store_url)
     with open_store(store_url, fresh=True):
         pass
-    with engine.begin() as conn:  # back to version 1: no deliveries table, no studies.warnings
+    with engine.begin() as conn:  # back to version 1: no deliveries table, no studies.warnings or summary
         conn.execute(text("DROP TABLE deliveries"))
         conn.execute(text("ALTER TABLE studies DROP COLUMN warnings"))
+        conn.execute(text("ALTER TABLE studies DROP COLUMN summary"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
-    assert ensure_schema(engine, STEPS) == 3
+    assert ensure_schema(engine, STEPS) == 4
     with engine.connect() as conn:
         assert "deliveries" in inspect(conn).get_table_names()
         assert {i["name"] for i in inspect(conn).get_indexes("deliveries")} >= {"ix_deliveries_state_due_at"}
-        assert "warnings" in {c["name"] for c in inspect(conn).get_columns("studies")}
+        assert {"warnings", "summary"} <= {c["name"] for c in inspect(conn).get_columns("studies")}
     engine.dispose()
     with open_store(store_url) as upgraded:
-        assert upgraded.schema_version() == 3
+        assert upgraded.schema_version() == 4
         assert upgraded.dead_letters() == []
+
+
+def national(store: StateStore) -> dict[int, str]:
+    return {d.revision: d.state.value for d in store.deliveries_of(STUDY) if d.sink == "national"}
+
+
+def test_a_newer_revision_waits_while_an_older_one_is_in_flight(store: StateStore) -> None:
+    seal(store)
+    [first] = store.claim_due_deliveries(T0 + 20_000, "node-a", 100_000.0, 10, ("national",))
+    second = seal(store, 2, at=T0 + 20_010)  # queued at T0 + 30_010
+    # node-a is still sending revision 1: revision 2 is not handed to node-b before that ends
+    assert store.claim_due_deliveries(T0 + 40_000, "node-b", 60.0, 10, ("national",)) == []
+    assert national(store) == {1: "sending", 2: "pending"}
+    assert store.delivery_succeeded(first.delivery_id, "node-a", T0 + 40_010)
+    [newer] = store.claim_due_deliveries(T0 + 40_020, "node-b", 60.0, 10, ("national",))
+    assert newer.revision == second
+    assert national(store) == {1: "delivered", 2: "sending"}
+
+
+def test_an_older_revision_whose_node_died_is_superseded_not_resent(store: StateStore) -> None:
+    seal(store)
+    [first] = store.claim_due_deliveries(T0 + 20_000, "node-a", 60.0, 10, ("national",))
+    second = seal(store, 2, at=T0 + 20_010)
+    # node-a died: its lease ended at T0 + 20_060; the newer revision goes, the older one never again
+    [newer] = store.claim_due_deliveries(T0 + 40_000, "node-b", 60.0, 10, ("national",))
+    assert newer.revision == second
+    assert national(store) == {1: "superseded", 2: "sending"}
+    assert not store.delivery_succeeded(first.delivery_id, "node-a", T0 + 40_001)  # its late answer is not recorded
