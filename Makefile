@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run convert test lint bench bench-quick samples clean
+.PHONY: demo run convert test lint bench bench-quick samples clean fuzz reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,20 +42,39 @@ lint: $(STAMP)
 	$(BIN)/ruff check bridge tests bench
 	$(BIN)/lint-imports
 
+## reliability: two nodes under kill -9, FHIR faults, a PostgreSQL restart and a full disk; checks nothing
+## acknowledged is lost, each revision is delivered once, dead letters replay; prints figures
+## (RELIABILITY_SECONDS / RELIABILITY_SEED; the short form runs in `make test`)
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.suite $(if $(RELIABILITY_SECONDS),--seconds $(RELIABILITY_SECONDS)) $(if $(RELIABILITY_SEED),--seed $(RELIABILITY_SEED))
+
+## fuzz: the atheris fuzz target over the parsing entry points (FUZZ_SECONDS, default 60; FUZZ_RUNS instead: that
+## many inputs, the same on every machine; FUZZ_SEED, default 1); a crash input is replayed with
+## `.venv/bin/python tests/fuzz/fuzz_read.py <crash-file>`
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS))
+
 ## samples: regenerate sample_dicom/ (byte-identical to the committed files)
 samples: $(STAMP)
 	$(BIN)/dicom-bridge samples sample_dicom
 
 ## bench: conversion and listener throughput and memory against peers (dicom2fhir; DCMTK storescp, Orthanc),
-## and delivery to a FHIR server against a bare HTTP sender, each in the same run as its peers
+## 1 vs 4 concurrent associations, end-to-end latency and memory for 100/1,000/10,000-instance studies (Orthanc
+## as the peer), and delivery to a FHIR server against a bare HTTP sender, each in the same run as its peers
 bench: $(STAMP)
 	$(BIN)/python bench/convert_bench.py
 	$(BIN)/python bench/listen_bench.py
+	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/latency_bench.py
 	$(BIN)/python bench/delivery_bench.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --quick
 	$(BIN)/python bench/listen_bench.py --quick
+	$(BIN)/python bench/ingest_bench.py --quick
+	$(BIN)/python bench/latency_bench.py --quick
 	$(BIN)/python bench/delivery_bench.py --quick
 
 clean:

@@ -27,6 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchlib import (
+    BENCH,
+    BRIDGE_CLI,
+    REPO,
+    REPO_PYTHON,
+    WORK,
     ProcResult,
     Spread,
     fmt_num,
@@ -36,11 +41,6 @@ from benchlib import (
     run_measured,
 )
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-WORK = BENCH / ".work"
-REPO_PYTHON = REPO / ".venv" / "bin" / "python"
-BRIDGE_CLI = REPO / ".venv" / "bin" / "dicom-bridge"
 D2F_VENV = BENCH / ".venv-dicom2fhir"
 D2F_REQUIREMENTS = ("dicom2fhir==0.1.25", "fhir.resources==8.2.0")  # 0.1.25 fails with fhir.resources 8.3.0
 PRIME_FILES = 10
@@ -151,22 +151,39 @@ def _unbundle(doc: object) -> Iterator[dict[str, object]]:
 
 
 def verify_fhir_output(out_dir: Path, study: Study) -> str | None:
-    """One ImagingStudy that counts every series and instance, and a Patient."""
+    """One study, whose ImagingStudy counts every series and instance, and a Patient.
+
+    A converter may describe the study more than once (the bridge also writes the MADO manifest, an R4 document
+    Bundle with its own ImagingStudy); every ImagingStudy must then name the same Study Instance UID and count it
+    all."""
     resources = list(iter_resources(out_dir))
     studies = [r for r in resources if r["resourceType"] == "ImagingStudy"]
-    if len(studies) != 1:
-        return f"{len(studies)} ImagingStudy resources in the output (expected 1)"
+    if not studies:
+        return "no ImagingStudy resource in the output"
+    uids = {_study_uid(r) for r in studies}
+    if len(uids) != 1:
+        return f"{len(uids)} studies in the output (expected 1): {sorted(map(str, uids))}"
     if not any(r["resourceType"] == "Patient" for r in resources):
         return "no Patient resource in the output"
-    series = studies[0].get("series") or []
-    instances = studies[0].get("numberOfInstances") or sum(
-        s.get("numberOfInstances") or len(s.get("instance") or []) for s in series
-    )
-    if (instances, len(series)) != (study.n_files, study.n_series):
-        return (
-            f"ImagingStudy has {instances} instances in {len(series)} series, "
-            f"expected {study.n_files} in {study.n_series}"
+    for imaging_study in studies:
+        series = imaging_study.get("series") or []
+        instances = imaging_study.get("numberOfInstances") or sum(
+            s.get("numberOfInstances") or len(s.get("instance") or []) for s in series
         )
+        if (instances, len(series)) != (study.n_files, study.n_series):
+            return (
+                f"ImagingStudy has {instances} instances in {len(series)} series, "
+                f"expected {study.n_files} in {study.n_series}"
+            )
+    return None
+
+
+def _study_uid(imaging_study: dict[str, object]) -> str | None:
+    """The Study Instance UID an ImagingStudy names (identifier urn:dicom:uid or urn:ietf:rfc:3986)."""
+    for identifier in imaging_study.get("identifier") or []:  # type: ignore[union-attr]
+        value = str(identifier.get("value", ""))
+        if value.startswith("urn:oid:"):
+            return value[len("urn:oid:"):]
     return None
 
 

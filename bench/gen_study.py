@@ -5,7 +5,10 @@ Run with the repository's Python (it needs pydicom, and `bridge.samples` when th
     .venv/bin/python bench/gen_study.py OUT_DIR --instances 2000 --series 20
 
 Writes the DICOM files under OUT_DIR/dicom/ and a manifest at OUT_DIR/manifest.json, then prints the
-manifest path. The manifest carries a cache key (generator, its source hash and every parameter); a
+manifest path. With --report (bridge.samples only) the study also gets one TID 2000 report, an Enhanced SR
+written by `bridge.samples.report.build_report` whose evidence lists every CT instance of the study, at
+OUT_DIR/dicom/ct-<seed>/report/SR0001.dcm (bench/latency_bench.py needs a report so that a report Bundle is
+built and delivered). The manifest carries a cache key (generator, its source hash and every parameter); a
 later call with the same key reuses the files instead of writing them again.
 
 Generators, in order of preference:
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WriteFn = Callable[[Path, int, int, str], list[Path]]
+ReportFn = Callable[[Path, list[Path], str], Path]  # (dicom dir, CT paths, seed) -> the report file written
 MANIFEST_VERSION = 1
 
 
@@ -40,6 +44,7 @@ class Generator:
     write: WriteFn
     rows: int | None = None
     columns: int | None = None
+    write_report: ReportFn | None = None  # None: this generator cannot write a report
 
 
 def _sha256_of_files(paths: list[Path]) -> str:
@@ -72,7 +77,32 @@ def _bridge_generator(target_bytes: int) -> Generator | None:
             write_ct_study(out_dir, n_series=n_series, per_series=per_series, seed=seed, rows=side, columns=side)
         )
 
-    return Generator("bridge.samples.write_ct_study", source_sha, write, rows=side, columns=side)
+    return Generator(
+        "bridge.samples.write_ct_study", source_sha, write, rows=side, columns=side, write_report=_report_writer()
+    )
+
+
+def _report_writer() -> ReportFn | None:
+    """The TID 2000 report of a bench study (bridge.samples.report), or None when that does not import."""
+    try:
+        from bridge.samples.ct import bench_study
+        from bridge.samples.report import build_report
+    except Exception as exc:  # absent or a work in progress: only --report needs it
+        print(f"gen_study: bridge.samples.report unusable ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+
+    def write_report(dicom_dir: Path, ct_paths: list[Path], seed: str) -> Path:
+        from pydicom import dcmread, dcmwrite
+
+        study = bench_study(seed)  # the StudySpec write_ct_study used for this seed: same UIDs and order
+        evidence = [dcmread(path, stop_before_pixels=True) for path in ct_paths]  # every CT instance
+        report = build_report(study, evidence)
+        path = dicom_dir / study.folder / "report" / "SR0001.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dcmwrite(path, report, enforce_file_format=True)
+        return path
+
+    return write_report
 
 
 def _side_for_target(write_ct_study: Callable[..., list[Path]], target_bytes: int) -> int:
@@ -158,12 +188,21 @@ def pick_generator(target_bytes: int, force_fallback: bool) -> Generator:
 
 
 def ensure_study(
-    out: Path, *, instances: int, n_series: int, seed: str, target_bytes: int, force_fallback: bool = False
+    out: Path,
+    *,
+    instances: int,
+    n_series: int,
+    seed: str,
+    target_bytes: int,
+    force_fallback: bool = False,
+    report: bool = False,
 ) -> Path:
     if instances % n_series:
         raise SystemExit(f"--instances {instances} is not a multiple of --series {n_series}")
     per_series = instances // n_series
     generator = pick_generator(target_bytes, force_fallback)
+    if report and generator.write_report is None:
+        raise SystemExit(f"--report needs bridge.samples' report writer; the generator is {generator.name}")
     key = {
         "manifest_version": MANIFEST_VERSION,
         "generator": generator.name,
@@ -174,6 +213,9 @@ def ensure_study(
         "seed": seed,
         "target_bytes": target_bytes,
     }
+    if report:  # only then: the keys of studies without a report stay what they were
+        key["report"] = "TID 2000 Enhanced SR (bridge.samples.report.build_report), evidence: every CT instance"
+        key["report_writer_sha256"] = _sha256_of_files([Path(__file__)])
     manifest_path = out / "manifest.json"
     if _cached(manifest_path, key):
         print(f"gen_study: reusing {out}", file=sys.stderr)
@@ -185,6 +227,23 @@ def ensure_study(
     print(f"gen_study: writing {instances} instances with {generator.name} …", file=sys.stderr)
     paths = generator.write(dicom_dir, n_series, per_series, seed)
     sizes = [p.stat().st_size for p in paths]
+    extra: dict[str, object] = {}
+    if report:
+        assert generator.write_report is not None
+        print(f"gen_study: writing the report SR (evidence: {len(paths)} instances) …", file=sys.stderr)
+        report_path = generator.write_report(dicom_dir, [Path(p) for p in paths], seed)
+        from pydicom import dcmread
+
+        written = dcmread(report_path, stop_before_pixels=True)
+        extra = {
+            "study_instance_uid": str(written.StudyInstanceUID),
+            "report_file": str(report_path.relative_to(dicom_dir)),
+            "report_sop_instance_uid": str(written.SOPInstanceUID),
+            "report_bytes": report_path.stat().st_size,
+            "mean_bytes_ct": round(sum(sizes) / len(sizes)),
+        }
+        paths = [*paths, report_path]
+        sizes.append(report_path.stat().st_size)
     manifest = {
         "key": key,
         "dicom_dir": "dicom",
@@ -193,6 +252,7 @@ def ensure_study(
         "n_files": len(paths),
         "bytes_total": sum(sizes),
         "mean_bytes": round(sum(sizes) / len(sizes)),
+        **extra,
         "files": [str(Path(p).relative_to(dicom_dir)) for p in paths],
     }
     manifest_path.write_text(json.dumps(manifest, indent=1))
@@ -225,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fallback", action="store_true", help="use the CT_small.dcm generator even if bridge.samples exists"
     )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also write a TID 2000 report SR listing every instance (bridge.samples only; cached apart)",
+    )
     args = parser.parse_args(argv)
     manifest = ensure_study(
         args.out,
@@ -233,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         target_bytes=args.target_bytes,
         force_fallback=args.fallback,
+        report=args.report,
     )
     print(manifest)
     return 0

@@ -24,31 +24,52 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchlib import ProcResult, Spread, fmt_num, fmt_ratio, last_message, markdown_table, online_cpus, run_measured
+from benchlib import (  # ingest_bench.py uses some of them as listen_bench's
+    BENCH,
+    BRIDGE_CLI,
+    DCMTK_ENV,
+    REPO,
+    REPO_PYTHON,
+    WORK,
+    ProcResult,
+    Spread,
+    bridge_config_toml,
+    cpu_seconds,
+    echo_ok,
+    first_line,
+    fmt_num,
+    fmt_ratio,
+    free_ports,
+    http_json,
+    last_message,
+    markdown_table,
+    online_cpus,
+    run_measured,
+    spawn_measured,
+    stop_measured,
+    tail,
+    tree_cpu_seconds,
+    warm_page_cache,
+    write_orthanc_config,
+)
+from benchlib import enter_namespace as _enter_namespace
 from measure import process_tree, pss_rss_kb
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-WORK = BENCH / ".work"
 LISTEN = WORK / "listen"
 RESULTS = WORK / "listen-results.json"
-REPO_PYTHON = REPO / ".venv" / "bin" / "python"
-BRIDGE_CLI = REPO / ".venv" / "bin" / "dicom-bridge"
-ENV = {**os.environ, "TCP_NODELAY": "1"}  # without it DCMTK associations crawl (Nagle + delayed ACK)
+ENV = DCMTK_ENV  # TCP_NODELAY=1: without it DCMTK associations crawl (Nagle + delayed ACK)
 
 WORKLOADS = ("small", "large", "huge")
 RECEIVER_NAMES = ("storescp", "orthanc", "bridge")
@@ -60,8 +81,6 @@ BRIDGE_QUIET_PERIOD_S = 2.0
 
 # Targets for the bridge, against the peers measured in the same run.
 TARGET_RSS_MB = 200.0
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def log(message: str) -> None:
@@ -138,91 +157,8 @@ def make_prime_workload(small: Workload) -> Workload:
     return Workload("prime", prime, files, total, small.transfer_syntax, small.source, {})
 
 
-def warm_page_cache(paths: Sequence[Path]) -> None:
-    os.sync()
-    for path in paths:
-        with open(path, "rb") as f:
-            while f.read(1 << 20):
-                pass
-
-
 # --------------------------------------------------------------------------- process helpers
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rpartition(")")[2].split()  # fields from 3 (state) on
-
-
-def cpu_seconds(pid: int, with_children: bool = True) -> float:
-    """utime+stime of pid (and of its reaped children when with_children)."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return ticks / _CLK_TCK
-
-
-def tree_cpu_seconds(root: int) -> float:
-    return sum(cpu_seconds(pid) for pid in process_tree(root))
-
-
-def group_members(pgid: int) -> list[tuple[int, str]]:
-    """Live (non-zombie) processes of a process group: (pid, command name)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = text[text.find("(") + 1 : text.rfind(")")]
-        fields = text.rpartition(")")[2].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":  # field 5: pgrp
-            found.append((int(entry.name), comm))
-    return found
-
-
-def echo_ok(aet: str, port: int) -> bool:
-    try:
-        proc = subprocess.run(
-            ["echoscu", "-aec", aet, "-to", "5", "127.0.0.1", str(port)],
-            env=ENV,
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
-
-
-def http_json(url: str, timeout: float = 5.0) -> object:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
-        return json.loads(response.read())
-
-
-def tail(path: Path, lines: int = 20) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
+# (spawning, stopping, ports, C-ECHO, /proc CPU: in benchlib.py, shared with latency_bench.py)
 
 
 def count_files(root: Path, suffix: str = "") -> tuple[int, int]:
@@ -349,18 +285,7 @@ class Orthanc(Receiver):
         return ("dicom", "http")
 
     def argv(self, run_dir: Path, ports: dict[str, int]) -> list[str | Path]:
-        config = {
-            "Name": "listen-bench",
-            "StorageDirectory": str(run_dir / "storage"),
-            "IndexDirectory": str(run_dir / "index"),
-            "HttpPort": ports["http"],
-            "DicomPort": ports["dicom"],
-            "DicomAet": self.aet,
-            "RemoteAccessAllowed": False,
-        }
-        path = run_dir / "orthanc.json"
-        path.write_text(json.dumps(config, indent=1))
-        return ["Orthanc", path]
+        return ["Orthanc", write_orthanc_config(run_dir, ports, self.aet, "listen-bench")]
 
     def ready(self, inst: Instance) -> bool:
         try:
@@ -406,19 +331,8 @@ class Bridge(Receiver):
         return _first_line([BRIDGE_CLI, "--version"])
 
     def argv(self, run_dir: Path, ports: dict[str, int]) -> list[str | Path]:
-        config = (
-            "[service]\n"
-            f'data_dir = "{run_dir / "data"}"\n'
-            f'output_dir = "{run_dir / "out"}"\n'
-            "[listener]\n"
-            f'ae_title = "{self.aet}"\n'
-            'bind_address = "127.0.0.1"\n'
-            f"port = {ports['dicom']}\n"
-            "[grouping]\n"
-            f"quiet_period = {BRIDGE_QUIET_PERIOD_S}\n"
-        )
         path = run_dir / "bridge.toml"
-        path.write_text(config)
+        path.write_text(bridge_config_toml(run_dir, self.aet, ports["dicom"], BRIDGE_QUIET_PERIOD_S))
         return [BRIDGE_CLI, "serve", "--config", path]
 
     def verify(self, inst: Instance, workload: Workload) -> tuple[str | None, dict[str, object]]:
@@ -440,13 +354,7 @@ class Bridge(Receiver):
         return count_files(inst.run_dir / "out")[0]
 
 
-def _first_line(argv: list[str | Path]) -> str | None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    return lines[0] if lines else None
+_first_line = first_line
 
 
 RECEIVERS: dict[str, type[Receiver]] = {r.name: r for r in (Storescp, Orthanc, Bridge)}
@@ -510,22 +418,7 @@ def start(receiver: Receiver, label: str) -> Instance:
     measured = run_dir / "measured.json"
     log_path = logs / f"{label}.log"
     with open(log_path, "wb") as log_file:
-        wrapper = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(BENCH / "measure.py"), str(measured), "--", *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=ENV,
-            cwd=run_dir,
-            start_new_session=True,
-        )
-    pid = 0
-    deadline = time.monotonic() + 10
-    while not pid and time.monotonic() < deadline and wrapper.poll() is None:
-        children = process_tree(wrapper.pid)[1:]
-        pid = children[0] if children else 0
-        if not pid:
-            time.sleep(0.01)
+        wrapper, pid = spawn_measured(argv, measured, stdout=log_file, env=ENV, cwd=run_dir)
     return Instance(run_dir, log_path, measured, ports, wrapper, pid)
 
 
@@ -557,40 +450,22 @@ def settle(inst: Instance, transfer_end: float) -> float:
 
 def stop(receiver: Receiver, inst: Instance, run: Run) -> None:
     """SIGTERM the receiver, wait for it, read what the wrapper measured."""
-    t0 = time.monotonic()
-    killed = False
-    if inst.pid and inst.wrapper.poll() is None:
-        try:
-            os.kill(inst.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    try:
-        inst.wrapper.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(inst.wrapper.pid, signal.SIGKILL)
-        inst.wrapper.wait()
-        killed = True
+    stopped = stop_measured(inst.wrapper, inst.pid, inst.measured, STOP_TIMEOUT_S)
+    killed = stopped.killed
+    if killed:
         run.notes.append(f"did not exit within {STOP_TIMEOUT_S:.0f} s of SIGTERM (killed)")
         run.problem = run.problem or run.notes[-1]
-    run.stop_s = time.monotonic() - t0
-    left = group_members(inst.wrapper.pid)
-    if left:
-        names = ", ".join(sorted({name for _pid, name in left}))
-        run.notes.append(f"{len(left)} process(es) ({names}) still running after the receiver exited (killed)")
+    run.stop_s = stopped.stop_s
+    if stopped.leftover:
+        names = ", ".join(sorted(set(stopped.leftover)))
+        count = len(stopped.leftover)
+        run.notes.append(f"{count} process(es) ({names}) still running after the receiver exited (killed)")
         run.problem = run.problem or run.notes[-1]
-        try:
-            os.killpg(inst.wrapper.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        m = json.loads(inst.measured.read_text())
-    except (OSError, ValueError):
-        m = {}
-    run.recv_rc = m.get("returncode")
-    run.recv_maxrss_mb = m.get("maxrss_kb", 0) / 1024
-    run.recv_tree_rss_mb = m.get("tree_peak_rss_kb", 0) / 1024
-    run.recv_tree_pss_mb = m.get("tree_peak_pss_kb", 0) / 1024
-    run.recv_procs = m.get("tree_max_procs", 0)
+    run.recv_rc = stopped.returncode
+    run.recv_maxrss_mb = stopped.maxrss_mb
+    run.recv_tree_rss_mb = stopped.tree_rss_mb
+    run.recv_tree_pss_mb = stopped.tree_pss_mb
+    run.recv_procs = stopped.procs
     if run.recv_rc is not None and run.recv_rc not in receiver.stop_codes and not killed:
         why = last_message(tail(inst.log_path)) or "(no output)"
         run.notes.append(f"exit rc={run.recv_rc} after SIGTERM: {why}")
@@ -918,30 +793,10 @@ def _jsonable(obj: object) -> object:
 # --------------------------------------------------------------------------- network namespace
 
 
-def enter_namespace(args: argparse.Namespace, argv: Sequence[str]) -> str:
-    """Re-exec this driver in a private network namespace (only `lo`), or say why the run stays on the host.
-
-    storescp and Orthanc cannot bind to 127.0.0.1 alone; in a namespace of its own nothing they open is
-    reachable from outside. Returns a description of the network for the report."""
-    if args.in_netns:
-        proc = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"cannot bring lo up in the network namespace: {proc.stderr.strip()}")
-        return "in a private network namespace (`unshare --net`, only lo up)"
-    if args.no_netns:
-        return "on the host's loopback (--no-netns: storescp and Orthanc listen on all interfaces)"
-    try:
-        probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, timeout=30)
-        why = probe.stderr.strip() or f"rc={probe.returncode}"
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        probe, why = None, str(exc)
-    if probe is not None and probe.returncode == 0:
-        log("re-running in a private network namespace (unshare --net)")
-        sys.stdout.flush()
-        script = str(Path(__file__).resolve())
-        os.execvp("unshare", ["unshare", "--net", "--", sys.executable, script, *argv, "--in-netns"])
-    log(f"unshare --net failed ({why}); running on the host's loopback")
-    return f"on the host's loopback (unshare --net failed: {why}; storescp and Orthanc listen on all interfaces)"
+def enter_namespace(args: argparse.Namespace, argv: Sequence[str], script: Path | None = None) -> str:
+    """Re-exec this driver (or `script`, for another bench that calls this) in a private network namespace, or
+    say why the run stays on the host: benchlib.enter_namespace with this driver's log."""
+    return _enter_namespace(args, argv, script or Path(__file__).resolve(), log)
 
 
 # --------------------------------------------------------------------------- main
