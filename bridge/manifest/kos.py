@@ -32,6 +32,7 @@ from pathlib import Path
 import highdicom.sr as hsr
 from pydicom import dcmwrite
 from pydicom.datadict import add_dict_entries, keyword_for_tag
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.sr import _concepts_dict
@@ -60,7 +61,7 @@ PROCEDURE_CODE = hsr.CodedConcept("121023", "DCM", "Procedure Code")
 UNIT_SERIES = hsr.CodedConcept("{series}", "UCUM", "series")
 UNIT_INSTANCES = hsr.CodedConcept("{instances}", "UCUM", "instances")
 UNIT_FRAMES = hsr.CodedConcept("{frames}", "UCUM", "frames")
-_REFERENCE_NAME = hsr.CodedConcept("260753009", "SCT", "Source")  # highdicom needs a name; removed before writing
+_CONTENT_SEQUENCE_TAG = 0x0040A730
 
 # Storage SOP classes that are images although "Image Storage" is not in their name (value type IMAGE)
 _IMAGE_CLASSES_BY_UID = frozenset({
@@ -125,7 +126,6 @@ def build_kos(plan: ManifestPlan) -> FileDataset:
     if plan.display_uri:
         ds.DisplayURI = plan.display_uri
     ds.update(_content(plan, series))
-    _drop_reference_names(ds)
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = KEY_OBJECT_SELECTION_STORAGE
@@ -313,7 +313,7 @@ def _content(plan: ManifestPlan, series: Sequence[Series]) -> hsr.ContainerConte
     ]
     items.append(_image_library(plan, series))
     items.extend(_reference(instance, _CONTAINS) for s in series for instance in ordered_instances(s.instances))
-    root.ContentSequence = items
+    _set_content(root, items)
     return root
 
 
@@ -368,17 +368,16 @@ def _group(plan: ManifestPlan, series: Series) -> hsr.ContainerContentItem:
     instances = ordered_instances(series.instances)
     items.append(_count(concepts.SERIES_RELATED_INSTANCES, len(instances), UNIT_INSTANCES))
     items.extend(_entry(plan, instance) for instance in instances)
-    group.ContentSequence = items
+    _set_content(group, items)
     return group
 
 
-def _entry(plan: ManifestPlan, instance: Instance) -> hsr.ContentItem:
+def _entry(plan: ManifestPlan, instance: Instance) -> Dataset:
     """An Image Library entry: the reference with its descriptors (tables C and D) as HAS ACQ CONTEXT children."""
     entry = _reference(instance, _CONTAINS)
-    children: list[hsr.ContentItem] = []
+    children: list[Dataset] = []
     if instance.instance_number is not None:
-        children.append(hsr.TextContentItem(_concept(concepts.INSTANCE_NUMBER), str(instance.instance_number),
-                                            _HAS_ACQ_CONTEXT))
+        children.append(_instance_number(instance.instance_number))
     if instance.number_of_frames is not None and instance.number_of_frames > 1:
         children.append(_count(concepts.NUMBER_OF_FRAMES, instance.number_of_frames, UNIT_FRAMES))
     key_object = plan.key_objects.get(instance.sop_instance_uid)
@@ -390,7 +389,7 @@ def _entry(plan: ManifestPlan, instance: Instance) -> hsr.ContentItem:
             children.append(hsr.TextContentItem(_concept(concepts.KEY_OBJECT_DESCRIPTION), key_object.description,
                                                 _HAS_ACQ_CONTEXT))
     if children:
-        entry.ContentSequence = children
+        entry.ContentSequence = DicomSequence(children)
     return entry
 
 
@@ -401,24 +400,40 @@ def _count(name: concepts.MadoConcept, value: int, unit: hsr.CodedConcept) -> hs
     return item
 
 
-def _reference(instance: Instance, relationship: hsr.RelationshipTypeValues) -> hsr.ContentItem:
-    value_type = reference_value_type(instance.sop_class_uid, instance.kind)
-    if value_type == "IMAGE":
-        return hsr.ImageContentItem(_REFERENCE_NAME, instance.sop_class_uid, instance.sop_instance_uid,
-                                    relationship_type=relationship)
-    if value_type == "WAVEFORM":
-        return hsr.WaveformContentItem(_REFERENCE_NAME, instance.sop_class_uid, instance.sop_instance_uid,
-                                       relationship_type=relationship)
-    return hsr.CompositeContentItem(_REFERENCE_NAME, instance.sop_class_uid, instance.sop_instance_uid,
-                                    relationship_type=relationship)
+def _reference(instance: Instance, relationship: hsr.RelationshipTypeValues) -> Dataset:
+    """An IMAGE/COMPOSITE/WAVEFORM entry: no Concept Name (TID 2010 rows 8-10, TID 1601), one Referenced SOP item.
+
+    Written as plain pydicom items, like highdicom's Image/Composite/WaveformContentItem without their (mandatory
+    there) concept name: a manifest holds two of them per instance, and highdicom's validation of each would be
+    most of the time spent building the manifest of a large study."""
+    reference = Dataset()
+    reference.ReferencedSOPClassUID = instance.sop_class_uid
+    reference.ReferencedSOPInstanceUID = instance.sop_instance_uid
+    item = Dataset()
+    item.RelationshipType = relationship.value
+    item.ValueType = reference_value_type(instance.sop_class_uid, instance.kind)
+    item.ReferencedSOPSequence = DicomSequence([reference])
+    return item
 
 
-def _drop_reference_names(item: Dataset) -> None:
-    """IMAGE/COMPOSITE/WAVEFORM entries carry no Concept Name (TID 2010 rows 8-10, TID 1601)."""
-    for child in item.get("ContentSequence") or ():
-        if child.ValueType in concepts.REFERENCE_TYPES and "ConceptNameCodeSequence" in child:
-            del child.ConceptNameCodeSequence
-        _drop_reference_names(child)
+def _instance_number(number: int) -> Dataset:
+    """The (INSTANCE_NUMBER) TEXT descriptor of an entry, as highdicom's TextContentItem writes it."""
+    name = Dataset()
+    name.CodeValue = concepts.INSTANCE_NUMBER.final
+    name.CodingSchemeDesignator = "DCM"
+    name.CodeMeaning = concepts.INSTANCE_NUMBER.meaning
+    item = Dataset()
+    item.RelationshipType = _HAS_ACQ_CONTEXT.value
+    item.ValueType = "TEXT"
+    item.ConceptNameCodeSequence = DicomSequence([name])
+    item.TextValue = str(number)
+    return item
+
+
+def _set_content(container: hsr.ContainerContentItem, items: list[Dataset]) -> None:
+    """Set ``container``'s Content Sequence to ``items``, plain pydicom items among them. Assigning the attribute
+    would have highdicom check that each is one of its ContentItems; the element is set directly instead."""
+    container[_CONTENT_SEQUENCE_TAG] = DataElement(_CONTENT_SEQUENCE_TAG, "SQ", DicomSequence(items))
 
 
 def _concept(concept: concepts.MadoConcept) -> hsr.CodedConcept:
