@@ -217,15 +217,18 @@ class Scheduler:
             instance = paths[sop_instance_uid]
             self._reject(sop_instance_uid, instance.digest, Path(instance.path), reason, f"study {uid}")
         if result.error is not None or result.digest is None:
+            # A failed build is retried after retry_after. A study with no usable instance left (all quarantined
+            # now) is not: building it again cannot help, so it waits, FAILED, until a new instance re-opens it.
             error = result.error or "no instance of the study could be used"
-            retry_at = self.clock() + self.settings.grouping.retry_after
+            retry_at = None if result.error is None else self.clock() + self.settings.grouping.retry_after
             self.store.fail_study(uid, self.owner, error, retry_at)
             self.metrics.builds_failed.inc()
             log.error(
-                "study %s revision %d failed: %s",
+                "study %s revision %d failed: %s%s",
                 uid,
                 claim.revision,
                 error,
+                "" if retry_at is not None else "; it waits for new instances",
                 extra={"event": "study.failed", "study_uid": uid},
             )
             return

@@ -360,8 +360,9 @@ class StateStore(DeliveryQueue):
             return _study_record(conn.execute(select(studies, _instance_count).where(studies.c.study_key == key))
                                  .one())
 
-    def fail_study(self, study_instance_uid: str, owner: str, error: str, retry_at: float) -> None:
-        """Record that ``owner``'s build failed; the study is FAILED, claimable again at ``retry_at``.
+    def fail_study(self, study_instance_uid: str, owner: str, error: str, retry_at: float | None) -> None:
+        """Record that ``owner``'s build failed; the study is FAILED, claimable again at ``retry_at`` (None: only
+        once a new instance re-opens it).
 
         Raises StoreError("... lease lost") when ``owner`` no longer holds the study.
         """

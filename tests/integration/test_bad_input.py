@@ -251,10 +251,11 @@ def test_service_survives_the_corpus_over_c_store_and_inbox(tmp_path: Path, monk
         assert list(bridge.inbox.iterdir()) == []
         assert not [p for p in tmp_path.rglob("*") if p.name in ("passwd", "escaped")]  # no UID chose a path
         # A study sealed; or, when every instance of it was quarantined while it was built, failed for want of one
-        # (and retried every grouping.retry_after: see the report).
+        # and not due again (nothing to retry until a new instance arrives).
         studies = {s.study_instance_uid: s for s in bridge.studies()}
         assert all(s.state is StudyState.SEALED or (s.state is StudyState.FAILED and s.instance_count == 0
-                                                      and s.last_error == "no instance of the study could be used")
+                                                      and s.last_error == "no instance of the study could be used"
+                                                      and s.due_at is None)
                    for s in studies.values()), {uid: (s.state, s.last_error) for uid, s in studies.items()}
         emitted: dict[str, set[str]] = {}
 

@@ -395,6 +395,23 @@ def test_a_failed_build_is_retried_at_retry_at(store: StateStore) -> None:
     assert (record.state, record.last_error) == (StudyState.SEALED, None)
 
 
+def test_a_study_failed_without_retry_waits_for_a_new_instance(store: StateStore) -> None:
+    add(store, "1.1", "9.1")
+    store.claim_due_studies(T0 + 100, "node-a", 60, 10)
+    store.fail_study("9.1", "node-a", "no instance of the study could be used", None)
+    study = store.study("9.1")
+    assert study is not None
+    assert (study.state, study.due_at) == (StudyState.FAILED, None)
+    assert store.claim_due_studies(T0 + 10**6, "node-a", 60, 10) == []
+    assert store.next_due_at() is None
+    add(store, "1.2", "9.1", at=T0 + 500)
+    reopened = store.study("9.1")
+    assert reopened is not None
+    assert (reopened.state, reopened.due_at) == (StudyState.OPEN, T0 + 500 + QUIET)
+    claim, = store.claim_due_studies(T0 + 500 + QUIET, "node-b", 60, 10)
+    assert [i.sop_instance_uid for i in claim.instances] == ["1.1", "1.2"]
+
+
 def test_expired_leases_are_released(store: StateStore) -> None:
     add(store, "1.1", "9.1")
     store.claim_due_studies(T0 + 100, "node-a", 60, 10)
