@@ -23,7 +23,9 @@ EVENTS = {
     "delivery.retry": "a delivery attempt failed and is due again after a back-off (WARNING)",
     "delivery.dead": "a delivery was dead-lettered; `dicom-bridge deadletters` lists it (ERROR)",
     "delivery.lease_lost": "a node finished a delivery another node had taken over (WARNING)",
-    "delivery.pass_failed": "a delivery pass failed (store unavailable); deliveries stay queued (ERROR)",
+    "delivery.pass_failed": "a delivery pass failed (store unavailable); deliveries stay queued (ERROR once, then "
+                            "DEBUG while the reason stays the same)",
+    "delivery.recovered": "delivery passes work again after failed ones (how many)",
     "delivery.replayed": "dead letters were re-queued by `dicom-bridge replay`",
     "bundle.invalid": "an emitted report bundle failed the project's own validator (a bug)",
     "service.started": "dicom-bridge serve is running: data and output folders, work waiting in the store",
@@ -51,7 +53,9 @@ EVENTS = {
     "study.resumed": "studies whose build was interrupted are open again",
     "study.building": "a study's quiet period is over; its revision is being built",
     "study.sealed": "a study revision was built and written",
-    "scheduler.failed": "a scheduler pass failed (store unavailable); it is retried",
+    "scheduler.failed": "a scheduler pass failed (store unavailable); it is retried (ERROR once, then DEBUG while "
+                        "the reason stays the same)",
+    "scheduler.recovered": "scheduler passes work again after failed ones (how many)",
     "store.lease_released": "expired build leases were released",
     "workers.restarted": "a worker process died; new workers were started and its study will be retried",
 }

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bridge.errors import StoreError
 from bridge.metrics import Metrics
+from bridge.service.outage import Outage
 from bridge.settings import DeliverySettings, ForwardSettings, Settings
 from bridge.sinks.dicom_forward import DicomForwardSink
 from bridge.sinks.fhir_rest import Outcome, RestSink, next_attempt
@@ -64,10 +66,15 @@ class Deliverer:
         return 4 * longest + 60.0
 
     def run(self, stop: threading.Event) -> None:
+        outage = Outage(log, "delivery pass", "delivery.pass_failed", "delivery.recovered")
         while not stop.is_set():
             try:
                 worked = self.pass_once()
-            except Exception:  # a store outage: log, wait, go on (the deliveries stay queued)
+                outage.succeeded()
+            except StoreError as exc:  # a store outage: log, wait, go on (the deliveries stay queued)
+                outage.failed(exc)
+                worked = False
+            except Exception:  # not the store: a fault of the bridge, with its traceback; the loop goes on
                 log.exception("delivery pass failed", extra={"event": "delivery.pass_failed"})
                 worked = False
             if not worked:

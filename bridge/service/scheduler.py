@@ -19,6 +19,7 @@ from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
 from bridge.metrics import Metrics
 from bridge.service.delivery import delivery_sinks
+from bridge.service.outage import Outage
 from bridge.service.placement import PlaceJob, place_pending, reject
 from bridge.service.work import BuildJob, BuildResult, build
 from bridge.settings import Settings
@@ -80,11 +81,13 @@ class Scheduler:
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set; a failing pass is logged and retried, never fatal."""
         interval = self.settings.service.poll_interval
+        outage = Outage(log, "scheduler pass", "scheduler.failed", "scheduler.recovered")
         while not stop.is_set():
             try:
                 busy = self.step()
+                outage.succeeded()
             except StoreError as exc:
-                log.error("scheduler pass failed, retrying: %s", exc, extra={"event": "scheduler.failed"})
+                outage.failed(exc)
                 busy = False
                 stop.wait(interval)
             if not busy:
