@@ -26,6 +26,7 @@ EVENTS = {
     "delivery.pass_failed": "a delivery pass failed (store unavailable); deliveries stay queued (ERROR once, then "
                             "DEBUG while the reason stays the same)",
     "delivery.recovered": "delivery passes work again after failed ones (how many)",
+    "delivery.resumed": "deliveries being sent when the service stopped were queued again at start-up",
     "delivery.replayed": "dead letters were re-queued by `dicom-bridge replay`",
     "bundle.invalid": "an emitted report bundle failed the project's own validator (a bug)",
     "service.started": "dicom-bridge serve is running: data and output folders, work waiting in the store",

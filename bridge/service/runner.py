@@ -117,6 +117,11 @@ class Service:
         released = store.release_expired_leases(self.clock() if self.shared else float("inf"))
         if released:
             log.info("resumed %d studies whose build was interrupted", released, extra={"event": "study.resumed"})
+        if not self.shared:  # a shared store's deliveries in flight may be another node's: their leases say when
+            resent = store.release_delivery_leases()
+            if resent:
+                log.info("re-queued %d deliveries that were being sent when the service stopped", resent,
+                         extra={"event": "delivery.resumed"})
         self.metrics.watch(StoreCollector(store))
         intake = Intake(self.spool, store, self.clock, self.metrics)
         self._recovered_until = self._recover_spool(store, intake, since=None)

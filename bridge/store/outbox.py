@@ -56,20 +56,25 @@ class DeliveryQueue:
     def claim_due_deliveries(self: _Transactions, now: float, owner: str, lease: float, limit: int,
                              sinks: Sequence[str]) -> list[DeliveryClaim]:
         """Lease up to ``limit`` due deliveries of ``sinks`` to ``owner``, oldest first; at most one per study
-        and sink at a time (revision order is kept per study)."""
+        and sink at a time (revision order is kept per study).
+
+        A delivery still leased to ``owner`` itself is claimable too: the caller (one delivery loop per node) sends
+        its claims one after the other and records each before it claims again, so its own lease can only be left
+        from a pass whose result could not be recorded (a store outage). It is taken up again at once rather than
+        when the lease ends."""
         if limit <= 0 or not sinks:
             return []
         d = deliveries.c
         other = deliveries.alias("other")
-        in_flight = exists().where(  # another revision of the study is being sent to the sink: wait for it
+        in_flight = exists().where(  # another node sends another revision of the study to the sink: wait for it
             other.c.sink == d.sink, other.c.study_key == d.study_key, other.c.delivery_id != d.delivery_id,
-            other.c.state == DeliveryState.SENDING.value, other.c.lease_until >= now)
+            other.c.state == DeliveryState.SENDING.value, other.c.lease_until >= now, other.c.lease_owner != owner)
         with self._write("claim_due_deliveries") as conn:
             rows = conn.execute(
                 select(deliveries)
                 .where(d.sink.in_(list(sinks)), d.due_at <= now,
                        or_(d.state == DeliveryState.PENDING.value,
-                           (d.state == DeliveryState.SENDING.value) & (d.lease_until < now)),
+                           (d.state == DeliveryState.SENDING.value) & or_(d.lease_until < now, d.lease_owner == owner)),
                        ~in_flight)
                 .order_by(d.due_at, d.delivery_id)
                 .limit(limit)
@@ -106,6 +111,16 @@ class DeliveryQueue:
         state = DeliveryState.DEAD if retry_at is None else DeliveryState.PENDING
         return _finish(self, delivery_id, owner, "delivery_failed", state=state.value,
                        attempts=deliveries.c.attempts + 1, last_error=error, due_at=retry_at)
+
+    def release_delivery_leases(self: _Transactions) -> int:
+        """Make every delivery being sent (SENDING) pending again; returns how many. Called at start-up by a node
+        that has the store to itself: what it was sending when it stopped (killed, power lost) is sent again
+        now, not when the lease ends. Sending again is safe: a delivery is idempotent (deterministic ids)."""
+        d = deliveries.c
+        with self._write("release_delivery_leases") as conn:
+            result = conn.execute(update(deliveries).where(d.state == DeliveryState.SENDING.value)
+                                  .values(state=DeliveryState.PENDING.value, **_LEASE_CLEARED))
+        return int(result.rowcount or 0)
 
     def dead_letters(self: _Transactions, sink: str | None = None) -> list[DeliveryRecord]:
         """The dead-lettered deliveries, oldest first."""

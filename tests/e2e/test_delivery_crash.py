@@ -55,3 +55,34 @@ def test_a_delivery_queued_before_a_kill_9_is_made_once_after_the_restart(
     assert (record.revision, record.state) == (1, DeliveryState.DELIVERED)
     identifier = f"urn:dicom:uid|urn:oid:{STUDY_UID}"
     assert len(fhir_server.search("ImagingStudy", identifier=identifier).get("entry", [])) == 1
+
+
+def test_a_delivery_in_flight_at_a_kill_9_is_sent_again_at_the_restart_not_after_its_lease(
+    tmp_path: Path, serve: Serve, fhir_server: Any
+) -> None:
+    """The node was sending when it died: at start-up it has the store to itself, so the delivery is pending again
+    at once; the lease (4 × timeout + 60 s = 100 s here) is not waited out."""
+    fhir_server.reset()
+    with fp.FaultProxy(fhir_server.base) as proxy:
+        proxy.set(fp.delay(60.0))  # the transaction hangs in the proxy: the delivery stays SENDING
+        delivery = {"fhir_servers": [{"name": "node", "base_url": proxy.base, "timeout": 10.0}],
+                    "poll_interval": 0.05}
+        config = write_config(tmp_path / "bridge", quiet_period=1.0, delivery=delivery)
+        first = serve(config)
+        assert [sent.status for sent in send_files(FILES, first.port, AE_TITLE)] == [0] * len(FILES)
+        wait_for(lambda: query(config.state_db, "SELECT state FROM deliveries") == [("sending",)],
+                 "the delivery in flight", 30)
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.process.wait(10) == -signal.SIGKILL
+        first.kill_everything()
+
+        proxy.clear()
+        second = serve(config)
+        wait_for(lambda: query(config.state_db, "SELECT state FROM deliveries") == [("delivered",)],
+                 "the delivery after the restart", 20)
+        second.stop()
+    with open_store(f"sqlite:///{config.state_db}") as store:
+        [record] = store.deliveries_of(STUDY_UID)
+    assert (record.revision, record.state, record.attempts) == (1, DeliveryState.DELIVERED, 1)
+    identifier = f"urn:dicom:uid|urn:oid:{STUDY_UID}"
+    assert len(fhir_server.search("ImagingStudy", identifier=identifier).get("entry", [])) == 1

@@ -148,3 +148,40 @@ def test_an_older_revision_whose_node_died_is_superseded_not_resent(store: State
     assert newer.revision == second
     assert national(store) == {1: "superseded", 2: "sending"}
     assert not store.delivery_succeeded(first.delivery_id, "node-a", T0 + 40_001)  # its late answer is not recorded
+
+
+def test_a_node_takes_up_its_own_leased_delivery_at_once(store: StateStore) -> None:
+    """A pass whose result could not be recorded (store outage) leaves the node's own lease: the same node claims
+    it again at once; another node still waits for the lease to end."""
+    seal(store)
+    now = T0 + 20_000
+    [first] = store.claim_due_deliveries(now, "node-a", 600.0, 10, ("hospital",))
+    assert store.claim_due_deliveries(now + 5, "node-b", 600.0, 10, ("hospital",)) == []
+    [again] = store.claim_due_deliveries(now + 5, "node-a", 600.0, 10, ("hospital",))
+    assert (again.delivery_id, again.attempts) == (first.delivery_id, 0)
+    assert store.delivery_succeeded(again.delivery_id, "node-a", now + 6)
+    assert [(d.state, d.attempts) for d in store.deliveries_of(STUDY) if d.sink == "hospital"] == [
+        (DeliveryState.DELIVERED, 1)]
+
+
+def test_a_newer_revision_goes_when_the_older_one_is_the_nodes_own_stale_lease(store: StateStore) -> None:
+    seal(store)
+    store.claim_due_deliveries(T0 + 20_000, "node-a", 100_000.0, 10, ("national",))
+    second = seal(store, 2, at=T0 + 20_010)
+    [newer] = store.claim_due_deliveries(T0 + 40_000, "node-a", 100_000.0, 10, ("national",))
+    assert newer.revision == second
+    assert national(store) == {1: "superseded", 2: "sending"}
+
+
+def test_deliveries_in_flight_at_a_stop_are_pending_again_at_start_up(store: StateStore) -> None:
+    seal(store)
+    now = T0 + 20_000
+    claimed = store.claim_due_deliveries(now, "node-a", 600.0, 10, SINKS)
+    assert len(claimed) == 2
+    assert store.release_delivery_leases() == 2
+    assert {(d.sink, d.state) for d in store.deliveries_of(STUDY)} == {
+        ("hospital", DeliveryState.PENDING), ("national", DeliveryState.PENDING)}
+    taken = store.claim_due_deliveries(now + 1, "node-b", 600.0, 10, SINKS)  # long before node-a's lease ends
+    assert sorted(c.delivery_id for c in taken) == sorted(c.delivery_id for c in claimed)
+    assert not store.delivery_succeeded(claimed[0].delivery_id, "node-a", now + 2)  # the old lease is gone
+    assert store.release_delivery_leases() == 2  # node-b's, as a new start-up would
