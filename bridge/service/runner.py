@@ -125,6 +125,7 @@ class Service:
         self.metrics.watch(StoreCollector(store))
         intake = Intake(self.spool, store, self.clock, self.metrics)
         self._recovered_until = self._recover_spool(store, intake, since=None)
+        waiting = store.counts()  # what the store held at start, before the scheduler takes any of it
         if self.shared:
             self._spawn("housekeeping", lambda stop: self._housekeeping(stop, store, intake))
         self.scheduler = Scheduler(
@@ -168,13 +169,12 @@ class Service:
                                  settings.http.recent_studies, on_replay=self._wake_delivery)
             self.http = HttpServer(settings.http, create_app(context))
             self.http.start()
-        counts = store.counts()
         log.info(
             "service started (data %s, output %s, %d instances to parse, %d studies open)",
             self.data_dir,
             self.output_dir,
-            counts.unparsed,
-            counts.open_studies,
+            waiting.unparsed,
+            waiting.open_studies,
             extra={"event": "service.started"},
         )
 
