@@ -50,8 +50,12 @@ class Metrics:
             "bridge_study_revisions", "Study revisions after the first: stragglers or replaced instances",
             registry=registry)
         self.builds_failed = Counter(
-            "bridge_study_builds_failed", "Study builds that failed (retried after grouping.retry_after)",
+            "bridge_study_builds_failed",
+            "Study builds that failed (retried after grouping.retry_after, unless no instance was usable)",
             registry=registry)
+        self.headers_read_ahead = Counter(
+            "bridge_headers_read_ahead", "Instance headers read while their study waited out its quiet period; its "
+            "build took them instead of reading the files again", registry=registry)
         self.deliveries = Counter(
             "bridge_deliveries", "Delivery attempts by sink and result: done, retry, dead", ["sink", "result"],
             registry=registry)

@@ -18,10 +18,11 @@ from bridge.errors import StoreError
 from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
 from bridge.metrics import Metrics
+from bridge.model import InstanceHeader
 from bridge.service.delivery import delivery_sinks
 from bridge.service.outage import Outage
 from bridge.service.placement import PlaceJob, place_pending, reject
-from bridge.service.work import BuildJob, BuildResult, build
+from bridge.service.work import BuildJob, BuildResult, build, read_ahead
 from bridge.settings import Settings
 from bridge.store import StateStore, StudyClaim, StudyState
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 PARSE_BATCH = 1024
 PARSE_HOLD_MAX = 10.0  # seconds
+READ_AHEAD_QUIET = 0.5  # seconds a study must have received nothing before its headers are read ahead
+READ_AHEAD_BATCH = 250  # headers per read-ahead job: a build that becomes due waits at most for one batch
+READ_AHEAD_MAX = 20_000  # headers kept for builds to come (a few KB each)
 
 
 class Scheduler:
@@ -64,6 +68,8 @@ class Scheduler:
         self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
+        self._reading: Future[tuple[tuple[str, InstanceHeader], ...]] | None = None
+        self._read: dict[str, InstanceHeader] = {}  # spool path -> header read ahead, until its study is built
         self._sinks = delivery_sinks(settings)
         self.wake = threading.Event()
 
@@ -113,6 +119,7 @@ class Scheduler:
         busy = self._finish_builds()
         busy = self._parse_pending() or busy
         busy = self._start_builds() or busy
+        busy = self._read_ahead() or busy
         return busy
 
     def drain(self, timeout: float) -> None:
@@ -154,6 +161,32 @@ class Scheduler:
     def _reject(self, sop_instance_uid: str, digest: str, path: Path, reason: str, source: str) -> None:
         reject(self.store, self.spool, self.quarantine, sop_instance_uid, digest, path, reason, source)
 
+    def _read_ahead(self) -> bool:
+        """While the workers have nothing else to do and no association is sending, read the headers of studies
+        that wait out their quiet period, so that their build does not read them again: the build is the part
+        of the latency from the last instance to the report that comes after the quiet period."""
+        if self._reading is not None:
+            if not self._reading.done():
+                return False
+            future, self._reading = self._reading, None
+            try:
+                self._read.update(future.result())
+            except BrokenProcessPool:  # the next pass starts new workers (step)
+                pass
+            return True  # more may be waiting: look again at once
+        if self._builds or self._placing is not None or self.receiving():
+            return False
+        settling = self.store.settling_paths(self.clock() - READ_AHEAD_QUIET, READ_AHEAD_MAX)
+        # Headers of studies no longer waiting (built while their batch was read, instances replaced) go.
+        still = set(settling)
+        self._read = {p: h for p, h in self._read.items() if p in still}
+        wanted = [p for p in settling if p not in self._read]
+        if not wanted:
+            return False
+        self._reading = self.pool.submit(read_ahead, tuple(wanted[:READ_AHEAD_BATCH]))
+        self._reading.add_done_callback(lambda _f: self.wake.set())
+        return True
+
     # ------------------------------------------------------------------------------------- building
 
     def _start_builds(self) -> bool:
@@ -171,7 +204,9 @@ class Scheduler:
                 calling_aes=tuple((i.sop_instance_uid, i.calling_ae) for i in claim.instances if i.calling_ae),
                 output_dir=str(self.settings.service.output_dir),
                 outbox_dir=str(self.settings.service.data_dir.resolve() / "outbox") if self._sinks else None,
+                headers=tuple((i.path, self._read.pop(i.path)) for i in claim.instances if i.path in self._read),
             )
+            self.metrics.headers_read_ahead.inc(len(job.headers))
             future = self.pool.submit(build, job)
             future.add_done_callback(lambda _f: self.wake.set())
             self._builds[future] = claim

@@ -53,6 +53,7 @@ class BuildJob:
     outbox_dir: str | None = None  # where the delivery payload goes; None: no delivery sink is configured
     manifest: ManifestSettings | None = None
     calling_aes: tuple[tuple[str, str], ...] = ()  # (SOP Instance UID, calling AE) of instances sent by C-STORE
+    headers: tuple[tuple[str, InstanceHeader], ...] = ()  # (path, header) read ahead (read_ahead); the rest is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +90,9 @@ def _build(job: BuildJob) -> BuildResult:
 
     headers: list[InstanceHeader] = []
     rejected: list[tuple[str, str]] = []
+    known = dict(job.headers)
     for sop_instance_uid, path in job.instances:
-        outcome = read_outcome(Path(path))
+        outcome = known.get(path) or read_outcome(Path(path))
         if isinstance(outcome, InstanceHeader):
             headers.append(outcome)
         elif isinstance(outcome, InputError):
@@ -125,6 +127,18 @@ def _build(job: BuildJob) -> BuildResult:
         warnings=tuple(f"{f.message} ({f.where})" if f.where else f.message for f in output.warnings),
         summary=study_summary(output, written),
     )
+
+
+def read_ahead(paths: tuple[str, ...]) -> tuple[tuple[str, InstanceHeader], ...]:
+    """The headers of the spool files ``paths``, read before their study is due (Scheduler._read_ahead). Only
+    those that read cleanly: the build reads any other again, and reports it. A spool file is named by the digest
+    of its bytes, so a header read once stays right for its path."""
+    found = []
+    for path in paths:
+        outcome = read_outcome(Path(path))
+        if isinstance(outcome, InstanceHeader):
+            found.append((path, outcome))
+    return tuple(found)
 
 
 def study_summary(output: StudyOutput, written: WrittenStudy) -> dict[str, Any]:

@@ -275,6 +275,18 @@ class StateStore(DeliveryQueue):
             rows = conn.execute(select(instances).where(instances.c.study_key == uid_key(study_instance_uid))).all()
         return sorted((_instance_record(r) for r in rows), key=lambda i: i.sop_instance_uid)
 
+    def settling_paths(self, quiet_since: float, limit: int) -> list[str]:
+        """Spool paths of the parsed instances of OPEN studies that received nothing after ``quiet_since``, the
+        study due soonest first; at most ``limit``. The scheduler reads their headers while they wait to be due."""
+        s, i = studies.c, instances.c
+        with self._read("settling_paths") as conn:
+            return list(conn.execute(
+                select(i.path).select_from(instances.join(studies, i.study_key == s.study_key))
+                .where(s.state == StudyState.OPEN.value, s.last_arrival <= quiet_since, i.state == _PARSED)
+                .order_by(s.due_at, s.study_key, i.instance_key)
+                .limit(limit)
+            ).scalars())
+
     def unknown_paths(self, paths: Iterable[str]) -> set[str]:
         """The ``paths`` that no instance references."""
         wanted = set(paths)

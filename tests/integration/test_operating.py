@@ -232,3 +232,28 @@ def test_refusals_by_the_association_limit_are_counted(tmp_path: Path) -> None:
         metrics = scrape(bridge)
     assert metrics[("bridge_associations_total", (("result", "accepted"),))] == 1
     assert metrics[("bridge_associations_total", (("result", "rejected_max_associations"),))] == 1
+
+
+def _study_files(bridge: Bridge) -> dict[str, bytes]:
+    folder = bridge.service.output_dir / STUDY_UID
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_headers_read_during_the_quiet_period_give_the_same_study(tmp_path: Path) -> None:
+    """With a quiet period long enough, every header is read while the study waits and its build reads no file
+    again; what it writes is byte for byte what a build that reads every file writes."""
+    with Bridge.running(tmp_path / "ahead", quiet_period=3.0) as bridge:
+        assert set(bridge.send(SAMPLE_FILES)) == {0x0000}
+        bridge.wait_idle()
+        ahead = scrape(bridge)
+        ahead_files = _study_files(bridge)
+    with Bridge.running(tmp_path / "direct", quiet_period=0.2) as bridge:  # due before any read-ahead
+        assert set(bridge.send(SAMPLE_FILES)) == {0x0000}
+        bridge.wait_idle()
+        direct = scrape(bridge)
+        direct_files = _study_files(bridge)
+    assert ahead[("bridge_headers_read_ahead_total", ())] == len(SAMPLE_FILES)
+    assert direct[("bridge_headers_read_ahead_total", ())] == 0
+    assert ahead[("bridge_studies_sealed_total", ())] == direct[("bridge_studies_sealed_total", ())] == 1
+    assert "ImagingStudy.json" in ahead_files and any(name.startswith("report-") for name in ahead_files)
+    assert ahead_files == direct_files
