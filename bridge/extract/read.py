@@ -164,13 +164,16 @@ def _decoding(source: str) -> Iterator[None]:
 def _drop_misencoded_sequences(ds: Dataset, source: str) -> tuple[Finding, ...]:
     """Remove the elements the dictionary defines as sequences that the file encodes as something else (an SQ
     written as OB): code reading them as sequences would index bytes. Each is a finding. The items of sequences
-    already parsed are checked too, except Content Sequence's (the SR walker reads those item by item, tolerating
-    anything); a sequence still raw is left to be parsed when it is read."""
+    already parsed are checked too (those of the dictionary's sequences and of private elements), except Content
+    Sequence's (the SR walker reads those item by item, tolerating anything); a sequence still raw is left to be
+    parsed when it is read (_extract)."""
     findings = []
     stack = [ds]
     while stack:
         current = stack.pop()
         for tag in list(current.keys()):
+            if tag not in _SEQUENCE_TAGS and not tag >> 16 & 1:
+                continue  # a standard element that is no sequence (most of them): nothing to check, nothing below
             element = current.get_item(tag, keep_deferred=True)  # no conversion: an unknown VR must not raise here
             vr = getattr(element, "VR", None)
             if vr == "SQ":

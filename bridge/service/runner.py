@@ -287,8 +287,8 @@ class Service:
             return True
         counts = self.store.counts()
         now = self.clock()
-        failed_waiting = sum(
-            1 for s in self.store.studies() if s.state.value == "failed" and (s.due_at or 0) > now
+        failed_waiting = sum(  # failed, and due later or only when a new instance arrives (due_at None)
+            1 for s in self.store.studies() if s.state.value == "failed" and (s.due_at is None or s.due_at > now)
         ) if counts.open_studies else 0
         return (
             counts.unparsed == 0

@@ -68,8 +68,9 @@ class Scheduler:
         self._placing: Future[int] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
-        self._reading: Future[tuple[tuple[str, InstanceHeader], ...]] | None = None
-        self._read: dict[str, InstanceHeader] = {}  # spool path -> header read ahead, until its study is built
+        self._reading: Future[tuple[tuple[str, InstanceHeader | None], ...]] | None = None
+        # spool path -> header read ahead (None: it did not read cleanly, the build reads it), until its study is built
+        self._read: dict[str, InstanceHeader | None] = {}
         self._sinks = delivery_sinks(settings)
         self.wake = threading.Event()
 
@@ -204,7 +205,7 @@ class Scheduler:
                 calling_aes=tuple((i.sop_instance_uid, i.calling_ae) for i in claim.instances if i.calling_ae),
                 output_dir=str(self.settings.service.output_dir),
                 outbox_dir=str(self.settings.service.data_dir.resolve() / "outbox") if self._sinks else None,
-                headers=tuple((i.path, self._read.pop(i.path)) for i in claim.instances if i.path in self._read),
+                headers=tuple((i.path, h) for i in claim.instances if (h := self._read.pop(i.path, None)) is not None),
             )
             self.metrics.headers_read_ahead.inc(len(job.headers))
             future = self.pool.submit(build, job)

@@ -129,15 +129,14 @@ def _build(job: BuildJob) -> BuildResult:
     )
 
 
-def read_ahead(paths: tuple[str, ...]) -> tuple[tuple[str, InstanceHeader], ...]:
-    """The headers of the spool files ``paths``, read before their study is due (Scheduler._read_ahead). Only
-    those that read cleanly: the build reads any other again, and reports it. A spool file is named by the digest
-    of its bytes, so a header read once stays right for its path."""
-    found = []
+def read_ahead(paths: tuple[str, ...]) -> tuple[tuple[str, InstanceHeader | None], ...]:
+    """The headers of the spool files ``paths``, read before their study is due (Scheduler._read_ahead); None for
+    a file that does not read cleanly (the build reads it again, and reports it). A spool file is named by the
+    digest of its bytes, so a header read once stays right for its path."""
+    found: list[tuple[str, InstanceHeader | None]] = []
     for path in paths:
         outcome = read_outcome(Path(path))
-        if isinstance(outcome, InstanceHeader):
-            found.append((path, outcome))
+        found.append((path, outcome if isinstance(outcome, InstanceHeader) else None))
     return tuple(found)
 
 
