@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
 import socket
 import statistics
@@ -416,6 +417,17 @@ def write_orthanc_config(run_dir: Path, ports: dict[str, int], aet: str, name: s
     path = run_dir / "orthanc.json"
     path.write_text(json.dumps(config, indent=1))
     return path
+
+
+def machine_facts(cpus: int, **extra: object) -> dict[str, object]:
+    """What a bench report says of the machine it ran on (plus ``extra``, e.g. the network it used)."""
+    return {
+        "cpus": cpus,
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
+        **extra,
+    }
 
 
 def bridge_config_toml(run_dir: Path, aet: str, port: int, quiet_period: float) -> str:

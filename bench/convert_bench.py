@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -36,6 +35,7 @@ from benchlib import (
     Spread,
     fmt_num,
     fmt_ratio,
+    machine_facts,
     markdown_table,
     online_cpus,
     run_measured,
@@ -624,12 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     started = datetime.now(UTC)
     n_cpus = online_cpus()
-    machine = {
-        "cpus": n_cpus,
-        "platform": platform.platform(),
-        "loadavg_at_start": os.getloadavg(),
-        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
-    }
+    machine = machine_facts(n_cpus)
 
     study = prepare_study(args.instances, args.series, args.ct_small, args.timeout)
     prime_dir = make_prime_dir(study)

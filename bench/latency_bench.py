@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import sqlite3
@@ -69,6 +68,7 @@ from benchlib import (
     free_ports,
     http_json,
     last_message,
+    machine_facts,
     markdown_table,
     online_cpus,
     run_measured,
@@ -1307,13 +1307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     started = datetime.now(UTC)
     n_cpus = online_cpus()
-    machine = {
-        "cpus": n_cpus,
-        "platform": platform.platform(),
-        "loadavg_at_start": os.getloadavg(),
-        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
-        "network": network,
-    }
+    machine = machine_facts(n_cpus, network=network)
     quiet = args.quiet_period
     notes: list[str] = []
     overrides = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("BRIDGE_"))

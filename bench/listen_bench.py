@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -54,6 +53,7 @@ from benchlib import (  # ingest_bench.py uses some of them as listen_bench's
     free_ports,
     http_json,
     last_message,
+    machine_facts,
     markdown_table,
     online_cpus,
     run_measured,
@@ -839,13 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     started = datetime.now(UTC)
     n_cpus = online_cpus()
-    machine = {
-        "cpus": n_cpus,
-        "platform": platform.platform(),
-        "loadavg_at_start": os.getloadavg(),
-        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
-        "network": network,
-    }
+    machine = machine_facts(n_cpus, network=network)
 
     workloads = {name: load_workload(name) for name in args.workload}
     prime_set = make_prime_workload(load_workload("small"))
