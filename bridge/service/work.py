@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import pickle
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +92,10 @@ def _build(job: BuildJob) -> BuildResult:
 
     headers: list[InstanceHeader] = []
     rejected: list[tuple[str, str]] = []
-    known = dict(job.headers)
+    known: dict[str, InstanceHeader | InputError | str] = dict(job.headers)
+    known.update(read_outcomes([path for _, path in job.instances if path not in known]))
     for sop_instance_uid, path in job.instances:
-        outcome = known.get(path) or read_outcome(Path(path))
+        outcome = known[path]
         if isinstance(outcome, InstanceHeader):
             headers.append(outcome)
         elif isinstance(outcome, InputError):
@@ -127,6 +130,45 @@ def _build(job: BuildJob) -> BuildResult:
         warnings=tuple(f"{f.message} ({f.where})" if f.where else f.message for f in output.warnings),
         summary=study_summary(output, written),
     )
+
+
+PARALLEL_READ_MIN = 400  # headers a build has to read before half of them are read by a forked reader
+
+
+def read_outcomes(paths: list[str]) -> dict[str, InstanceHeader | InputError | str]:
+    """read_outcome of each of ``paths``. With PARALLEL_READ_MIN or more on a machine of several cores, a forked
+    child reads the second half meanwhile and sends back the headers it read (those that did not read cleanly
+    are read again here, for their reason): a large study's build is mostly reading headers, and during a build
+    the listener's core is usually idle."""
+    if len(paths) < PARALLEL_READ_MIN or (os.cpu_count() or 1) < 2:
+        return {path: read_outcome(Path(path)) for path in paths}
+    mine, theirs = paths[: len(paths) // 2], paths[len(paths) // 2 :]
+    log.debug("reading %d headers, %d of them in a forked reader", len(paths), len(theirs))
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read, send the clean headers, leave without the parent's clean-up
+        code = 1
+        try:
+            os.close(reader)
+            found = [(path, o) for path in theirs if isinstance(o := read_outcome(Path(path)), InstanceHeader)]
+            with os.fdopen(writer, "wb") as out:
+                pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    outcomes: dict[str, InstanceHeader | InputError | str] = {path: read_outcome(Path(path)) for path in mine}
+    with os.fdopen(reader, "rb") as src:
+        data = src.read()
+    os.waitpid(pid, 0)
+    try:
+        outcomes.update(pickle.loads(data))
+    except (pickle.UnpicklingError, EOFError, ValueError):  # the child died: read its half here
+        log.warning("the forked header reader failed; its %d headers are read by the build", len(theirs))
+    for path in theirs:
+        if path not in outcomes:
+            outcomes[path] = read_outcome(Path(path))
+    return outcomes
 
 
 def read_ahead(paths: tuple[str, ...]) -> tuple[tuple[str, InstanceHeader | None], ...]:
