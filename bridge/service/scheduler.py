@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 PARSE_BATCH = 1024
 PARSE_HOLD_MAX = 10.0  # seconds
 READ_AHEAD_QUIET = 0.5  # seconds a study must have received nothing before its headers are read ahead
-READ_AHEAD_BATCH = 500  # headers per read-ahead job (read on two cores, work.read_outcomes): a build that becomes
-# due waits at most for one batch
+READ_AHEAD_BATCH = 250  # headers per read-ahead job: a build that becomes due waits at most for one batch
 READ_AHEAD_MAX = 20_000  # headers kept for builds to come (a few KB each)
 
 

@@ -175,8 +175,11 @@ def read_ahead(paths: tuple[str, ...]) -> tuple[tuple[str, InstanceHeader | None
     """The headers of the spool files ``paths``, read before their study is due (Scheduler._read_ahead); None for
     a file that does not read cleanly (the build reads it again, and reports it). A spool file is named by the
     digest of its bytes, so a header read once stays right for its path."""
-    outcomes = read_outcomes(list(paths))
-    return tuple((path, o if isinstance(o := outcomes[path], InstanceHeader) else None) for path in paths)
+    found: list[tuple[str, InstanceHeader | None]] = []
+    for path in paths:
+        outcome = read_outcome(Path(path))
+        found.append((path, outcome if isinstance(outcome, InstanceHeader) else None))
+    return tuple(found)
 
 
 def study_summary(output: StudyOutput, written: WrittenStudy) -> dict[str, Any]:
