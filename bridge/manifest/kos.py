@@ -1,10 +1,11 @@
 """build_kos(): the DICOM KOS form of a manifest plan, MADO "Manifest with Description" (mado.md §2).
 
-The header is built with pydicom, the content tree (TID 2010 + the Image Library of TID 1600/1601/1602/16XX as
-MADO constrains it) with highdicom's content items. Everything comes from the plan: no clock, no random UID, series
-ordered by Series Number then UID and instances by Instance Number then UID, so the same plan always gives the same
-bytes. What the plan could not fill (no Retrieve Location UID, no patient issuer OID, ...) is already in
-``plan.findings``: the writer leaves it out and does not raise.
+The header is built with pydicom; the content tree (TID 2010 + the Image Library of TID 1600/1601/1602/16XX as
+MADO constrains it) and the evidence are plain items encoded by ``encode_items`` (see there). Everything comes
+from the plan: no clock, no random UID, series ordered by Series Number then UID and instances by Instance
+Number then UID, so the same plan always gives the same bytes. What the plan could not fill (no Retrieve
+Location UID, no patient issuer OID, ...) is already in ``plan.findings``: the writer leaves it out and does
+not raise.
 
 Choices the specification leaves open:
 
@@ -17,27 +18,29 @@ Choices the specification leaves open:
   instances with more than one frame (the same rule as the FHIR manifest's number-of-frames extension);
 * an Image Library Group's Target Region is CODE from the series' SNOMED CT body site, else TEXT with Body
   Part Examined, else absent;
-* codes whose FHIR system maps back to no DICOM coding scheme designator are left out.
+* codes whose FHIR system maps back to no DICOM coding scheme designator are left out; a Code Meaning longer
+  than LO's 64 characters is cut to 64.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-import highdicom.sr as hsr
 from pydicom import dcmwrite
 from pydicom.datadict import add_dict_entries, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.sr import _concepts_dict
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from bridge.extract.codes import modality_meaning
 from bridge.extract.sr import mado as concepts
 from bridge.extract.values import PRIVATE_SCHEME_BASE, SCHEME_SYSTEMS
 from bridge.model import Code, DicomDateTime, PersonName
@@ -53,15 +56,51 @@ DISPLAY_URI_TAG = 0x0040E012  # Display URI (UR), CP-2595; pydicom 3.0 does not 
 if not keyword_for_tag(DISPLAY_URI_TAG):
     add_dict_entries({DISPLAY_URI_TAG: ("UR", "1", "Display URI", "", "DisplayURI")})
 
-_HAS_ACQ_CONTEXT = hsr.RelationshipTypeValues.HAS_ACQ_CONTEXT
-_CONTAINS = hsr.RelationshipTypeValues.CONTAINS
-_HAS_CONCEPT_MOD = hsr.RelationshipTypeValues.HAS_CONCEPT_MOD
+Element = tuple[int, str, "str | list[Item]"]  # (tag, VR, value): a string, or the items of a sequence
+Item = list[Element]
 
-PROCEDURE_CODE = hsr.CodedConcept("121023", "DCM", "Procedure Code")
-UNIT_SERIES = hsr.CodedConcept("{series}", "UCUM", "series")
-UNIT_INSTANCES = hsr.CodedConcept("{instances}", "UCUM", "instances")
-UNIT_FRAMES = hsr.CodedConcept("{frames}", "UCUM", "frames")
-_CONTENT_SEQUENCE_TAG = 0x0040A730
+_HAS_ACQ_CONTEXT = "HAS ACQ CONTEXT"
+_CONTAINS = "CONTAINS"
+_HAS_CONCEPT_MOD = "HAS CONCEPT MOD"
+
+_CODE_VALUE = 0x00080100
+_CODING_SCHEME_DESIGNATOR = 0x00080102
+_CODE_MEANING = 0x00080104
+_LONG_CODE_VALUE = 0x00080119
+_URN_CODE_VALUE = 0x00080120
+_MAPPING_RESOURCE = 0x00080105
+_REFERENCED_SOP_SEQUENCE = 0x00081199
+_REFERENCED_SOP_CLASS_UID = 0x00081150
+_REFERENCED_SOP_INSTANCE_UID = 0x00081155
+_REFERENCED_SERIES_SEQUENCE = 0x00081115
+_RETRIEVE_AE_TITLE = 0x00080054
+_RETRIEVE_URL = 0x00081190
+_STUDY_INSTANCE_UID = 0x0020000D
+_SERIES_INSTANCE_UID = 0x0020000E
+_RETRIEVE_LOCATION_UID = 0x0040E011
+_RELATIONSHIP_TYPE = 0x0040A010
+_VALUE_TYPE = 0x0040A040
+_CONCEPT_NAME_CODE_SEQUENCE = 0x0040A043
+_CONTINUITY_OF_CONTENT = 0x0040A050
+_CONCEPT_CODE_SEQUENCE = 0x0040A168
+_MEASURED_VALUE_SEQUENCE = 0x0040A300
+_MEASUREMENT_UNITS_CODE_SEQUENCE = 0x004008EA
+_NUMERIC_VALUE = 0x0040A30A
+_CONTENT_SEQUENCE = 0x0040A730
+_CONTENT_TEMPLATE_SEQUENCE = 0x0040A504
+_TEMPLATE_IDENTIFIER = 0x0040DB00
+_CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE = 0x0040A375
+_TEXT_VALUE = (0x0040A160, "UT")
+_DATE = (0x0040A121, "DA")
+_TIME = (0x0040A122, "TM")
+_UID = (0x0040A124, "UI")
+
+_ITEM_TAG = b"\xfe\xff\x00\xe0"  # (FFFE,E000)
+_TAG_HEAD = struct.Struct("<HH")
+_LENGTH_16 = struct.Struct("<H")
+_LENGTH_32 = struct.Struct("<I")
+_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+
 
 # Storage SOP classes that are images although "Image Storage" is not in their name (value type IMAGE)
 _IMAGE_CLASSES_BY_UID = frozenset({
@@ -76,6 +115,7 @@ _OID = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 _SYSTEM_SCHEMES = {system: scheme for scheme, system in SCHEME_SYSTEMS.items()}
 
 
+@lru_cache(maxsize=512)
 def reference_value_type(sop_class_uid: str, kind: ObjectKind | None = None) -> str:
     """IMAGE, WAVEFORM or COMPOSITE: the value type of a manifest entry for an instance of ``sop_class_uid``.
 
@@ -122,10 +162,12 @@ def build_kos(plan: ManifestPlan) -> FileDataset:
     if plan.requests:
         ds.ReferencedRequestSequence = DicomSequence(
             [_request(r, plan.study.study_instance_uid) for r in plan.requests])
-    ds.CurrentRequestedProcedureEvidenceSequence = DicomSequence([_evidence(plan, series)])
+    evidence = _CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE
+    ds[evidence] = _raw_sequence(evidence, [_evidence(plan, series)])
     if plan.display_uri:
         ds.DisplayURI = plan.display_uri
-    ds.update(_content(plan, series))
+    for tag, vr, value in _content(plan, series):  # the root content item's elements belong to the dataset
+        ds[tag] = _raw_sequence(tag, value) if vr == "SQ" else DataElement(tag, vr, value)  # type: ignore[arg-type]
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = KEY_OBJECT_SELECTION_STORAGE
@@ -154,7 +196,7 @@ def _as_encoded(ds: Dataset) -> None:
         current = stack.pop()
         current.set_original_encoding(False, True, current._character_set)
         for element in current.values():
-            if getattr(element, "VR", None) == "SQ":
+            if isinstance(element, DataElement) and element.VR == "SQ":  # raw sequences are encoded already
                 stack.extend(element.value)
 
 
@@ -178,7 +220,7 @@ def institution_name(name: str, oid: str | None) -> str:
     return name
 
 
-def dicom_code(code: Code) -> hsr.CodedConcept | None:
+def dicom_code(code: Code) -> Item | None:
     """A Code as a DICOM coded concept: its FHIR system mapped back to the coding scheme designator, or None."""
     scheme = _SYSTEM_SCHEMES.get(code.system)
     if scheme is None and code.system.startswith(PRIVATE_SCHEME_BASE):
@@ -187,23 +229,12 @@ def dicom_code(code: Code) -> hsr.CodedConcept | None:
             return None
     if not scheme or not code.code:
         return None
-    return hsr.CodedConcept(code.code, scheme, code.display or code.code)
+    return coded(code.code, scheme, code.display or code.code)
 
 
-@lru_cache(maxsize=1)
-def _modality_meanings() -> dict[str, str]:
-    """DCM code -> meaning for CID 29 (acquisition modality), 32 (modality) and 33 (modality), from pydicom."""
-    found: dict[str, str] = {}
-    for by_code in _concepts_dict.concepts["DCM"].values():
-        for value, (meaning, cids) in by_code.items():
-            if {29, 32, 33} & set(cids):
-                found.setdefault(value, meaning)
-    return found
-
-
-def modality_code(modality: str) -> hsr.CodedConcept:
+def modality_code(modality: str) -> Item:
     """(modality, DCM, meaning) with the CID 29/32/33 meaning, else the modality itself as meaning."""
-    return hsr.CodedConcept(modality, "DCM", _modality_meanings().get(modality, modality))
+    return coded(modality, "DCM", modality_meaning(modality) or modality)
 
 
 # -- header --------------------------------------------------------------------------------------------------------
@@ -267,178 +298,247 @@ def _request(request: RequestedProcedure, study_uid: str) -> Dataset:
     item.RequestedProcedureID = request.requested_procedure_id or ""
     item.RequestedProcedureDescription = request.description or ""
     first_code = next((c for c in (dicom_code(code) for code in request.procedure_codes) if c is not None), None)
-    item.RequestedProcedureCodeSequence = DicomSequence([first_code] if first_code is not None else [])
+    item.RequestedProcedureCodeSequence = DicomSequence([_dataset(first_code)] if first_code is not None else [])
     return item
 
 
-def _evidence(plan: ManifestPlan, series: Sequence[Series]) -> Dataset:
+def _evidence(plan: ManifestPlan, series: Sequence[Series]) -> Item:
     """The single study item of the Current Requested Procedure Evidence Sequence: every shared instance."""
-    study_item = Dataset()
-    study_item.StudyInstanceUID = plan.study.study_instance_uid
+    study_item: Item = [(_STUDY_INSTANCE_UID, "UI", plan.study.study_instance_uid)]
     if plan.display_uri:
-        study_item.DisplayURI = plan.display_uri
+        study_item.append((DISPLAY_URI_TAG, "UR", plan.display_uri))
     items = []
     for s in series:
         site = plan.retrieve.get(s.series_instance_uid, RetrieveSite())
-        item = Dataset()
-        item.SeriesInstanceUID = s.series_instance_uid
+        item: Item = [(_SERIES_INSTANCE_UID, "UI", s.series_instance_uid)]
         if site.retrieve_location_uid:
-            item.RetrieveLocationUID = site.retrieve_location_uid
+            item.append((_RETRIEVE_LOCATION_UID, "UI", site.retrieve_location_uid))
         if site.wado_rs_base_url:
-            item.RetrieveURL = site.wado_rs_base_url
+            item.append((_RETRIEVE_URL, "UR", site.wado_rs_base_url))
         if site.retrieve_ae_title:
-            item.RetrieveAETitle = site.retrieve_ae_title
-        refs = []
-        for instance in ordered_instances(s.instances):
-            ref = Dataset()
-            ref.ReferencedSOPClassUID = instance.sop_class_uid
-            ref.ReferencedSOPInstanceUID = instance.sop_instance_uid
-            refs.append(ref)
-        item.ReferencedSOPSequence = DicomSequence(refs)
+            item.append((_RETRIEVE_AE_TITLE, "AE", site.retrieve_ae_title))
+        item.append((_REFERENCED_SOP_SEQUENCE, "SQ", [_sop_reference(i) for i in ordered_instances(s.instances)]))
         items.append(item)
-    study_item.ReferencedSeriesSequence = DicomSequence(items)
+    study_item.append((_REFERENCED_SERIES_SEQUENCE, "SQ", items))
     return study_item
 
 
 # -- content tree --------------------------------------------------------------------------------------------------
+#
+# The content tree and the evidence hold a few elements per instance, thousands of times over: they are built as
+# plain (tag, VR, value) items and encoded by ``encode_items`` (explicit VR little endian, defined lengths, the
+# padding pydicom uses, so the bytes are those pydicom writes for the same items), then placed in the dataset as
+# raw sequences. pydicom builds and writes everything else, and reads the raw sequences like any other on access.
 
 
-def _content(plan: ManifestPlan, series: Sequence[Series]) -> hsr.ContainerContentItem:
+def _content(plan: ManifestPlan, series: Sequence[Series]) -> Item:
     """The root CONTAINER with its procedure codes, the Image Library and the flat list of entries."""
-    root = hsr.ContainerContentItem(
-        _concept(concepts.MANIFEST_WITH_DESCRIPTION), is_content_continuous=False, template_id="2010")
-    items: list[hsr.ContentItem] = [
-        hsr.CodeContentItem(PROCEDURE_CODE, code, _HAS_CONCEPT_MOD)
+    items: list[Item] = [
+        _code_item(PROCEDURE_CODE, code, _HAS_CONCEPT_MOD)
         for code in (dicom_code(c) for c in plan.procedure_codes) if code is not None
     ]
     items.append(_image_library(plan, series))
     items.extend(_reference(instance, _CONTAINS) for s in series for instance in ordered_instances(s.instances))
-    _set_content(root, items)
-    return root
+    return _container(_concept(concepts.MANIFEST_WITH_DESCRIPTION), None, items, template_id="2010")
 
 
-def _image_library(plan: ManifestPlan, series: Sequence[Series]) -> hsr.ContainerContentItem:
+def _image_library(plan: ManifestPlan, series: Sequence[Series]) -> Item:
     """Image Library (111028): study descriptors (table A), then one Image Library Group per series."""
-    library = hsr.ContainerContentItem(
-        _concept(concepts.IMAGE_LIBRARY), is_content_continuous=False, relationship_type=_CONTAINS)
-    items: list[hsr.ContentItem] = [
-        hsr.CodeContentItem(_concept(concepts.MODALITY), modality_code(m), _HAS_ACQ_CONTEXT)
+    items: list[Item] = [
+        _code_item(_concept(concepts.MODALITY), modality_code(m), _HAS_ACQ_CONTEXT)
         for m in sorted({s.modality for s in series if s.modality})
     ]
     items.extend(
-        hsr.CodeContentItem(_concept(concepts.TARGET_REGION), code, _HAS_ACQ_CONTEXT)
+        _code_item(_concept(concepts.TARGET_REGION), code, _HAS_ACQ_CONTEXT)
         for code in (dicom_code(c) for c in plan.target_regions) if code is not None
     )
     items.append(_count(concepts.STUDY_RELATED_SERIES, len(series), UNIT_SERIES))
     items.extend(_group(plan, s) for s in series)
-    library.ContentSequence = items
-    return library
+    return _container(_concept(concepts.IMAGE_LIBRARY), _CONTAINS, items)
 
 
-def _group(plan: ManifestPlan, series: Series) -> hsr.ContainerContentItem:
+def _group(plan: ManifestPlan, series: Series) -> Item:
     """Image Library Group (126200): the series descriptors of table B, then its entries."""
-    group = hsr.ContainerContentItem(
-        _concept(concepts.IMAGE_LIBRARY_GROUP), is_content_continuous=False, relationship_type=_CONTAINS)
-    items: list[hsr.ContentItem] = []
+    items: list[Item] = []
     if series.modality:
-        items.append(hsr.CodeContentItem(_concept(concepts.MODALITY), modality_code(series.modality),
-                                         _HAS_ACQ_CONTEXT))
+        items.append(_code_item(_concept(concepts.MODALITY), modality_code(series.modality), _HAS_ACQ_CONTEXT))
     if series.started is not None:
-        items.append(hsr.DateContentItem(_concept(concepts.SERIES_DATE), _da(series.started), _HAS_ACQ_CONTEXT))
+        items.append(_value_item(_concept(concepts.SERIES_DATE), "DATE", _DATE, _da(series.started)))
         clock = _tm(series.started)
         if clock:
-            items.append(hsr.TimeContentItem(_concept(concepts.SERIES_TIME), clock, _HAS_ACQ_CONTEXT))
+            items.append(_value_item(_concept(concepts.SERIES_TIME), "TIME", _TIME, clock))
     if series.series_description:
-        items.append(hsr.TextContentItem(_concept(concepts.SERIES_DESCRIPTION), series.series_description,
-                                         _HAS_ACQ_CONTEXT))
+        items.append(_text_item(_concept(concepts.SERIES_DESCRIPTION), series.series_description))
     if series.series_number is not None:
-        items.append(hsr.TextContentItem(_concept(concepts.SERIES_NUMBER), str(series.series_number),
-                                         _HAS_ACQ_CONTEXT))
-    items.append(hsr.UIDRefContentItem(_concept(concepts.SERIES_INSTANCE_UID), series.series_instance_uid,
-                                       _HAS_ACQ_CONTEXT))
+        items.append(_text_item(_concept(concepts.SERIES_NUMBER), str(series.series_number)))
+    items.append(_value_item(_concept(concepts.SERIES_INSTANCE_UID), "UIDREF", _UID, series.series_instance_uid))
     region = dicom_code(series.body_site) if series.body_site else None
     if region is not None:
-        items.append(hsr.CodeContentItem(_concept(concepts.TARGET_REGION), region, _HAS_ACQ_CONTEXT))
+        items.append(_code_item(_concept(concepts.TARGET_REGION), region, _HAS_ACQ_CONTEXT))
     elif series.body_part_examined:
-        items.append(hsr.TextContentItem(_concept(concepts.TARGET_REGION), series.body_part_examined,
-                                         _HAS_ACQ_CONTEXT))
+        items.append(_text_item(_concept(concepts.TARGET_REGION), series.body_part_examined))
     laterality = dicom_code(series.laterality) if series.laterality else None
     if laterality is not None:
-        items.append(hsr.CodeContentItem(_concept(concepts.IMAGE_LATERALITY), laterality, _HAS_ACQ_CONTEXT))
+        items.append(_code_item(_concept(concepts.IMAGE_LATERALITY), laterality, _HAS_ACQ_CONTEXT))
     instances = ordered_instances(series.instances)
     items.append(_count(concepts.SERIES_RELATED_INSTANCES, len(instances), UNIT_INSTANCES))
     items.extend(_entry(plan, instance) for instance in instances)
-    _set_content(group, items)
-    return group
+    return _container(_concept(concepts.IMAGE_LIBRARY_GROUP), _CONTAINS, items)
 
 
-def _entry(plan: ManifestPlan, instance: Instance) -> Dataset:
+def _entry(plan: ManifestPlan, instance: Instance) -> Item:
     """An Image Library entry: the reference with its descriptors (tables C and D) as HAS ACQ CONTEXT children."""
-    entry = _reference(instance, _CONTAINS)
-    children: list[Dataset] = []
+    children: list[Item] = []
     if instance.instance_number is not None:
-        children.append(_instance_number(instance.instance_number))
+        children.append(_text_item(_INSTANCE_NUMBER_NAME, str(instance.instance_number)))
     if instance.number_of_frames is not None and instance.number_of_frames > 1:
         children.append(_count(concepts.NUMBER_OF_FRAMES, instance.number_of_frames, UNIT_FRAMES))
     key_object = plan.key_objects.get(instance.sop_instance_uid)
     if key_object is not None:
         title = dicom_code(key_object.title)
         if title is not None:
-            children.append(hsr.CodeContentItem(_concept(concepts.DOCUMENT_TITLE), title, _HAS_ACQ_CONTEXT))
+            children.append(_code_item(_concept(concepts.DOCUMENT_TITLE), title, _HAS_ACQ_CONTEXT))
         if key_object.description:
-            children.append(hsr.TextContentItem(_concept(concepts.KEY_OBJECT_DESCRIPTION), key_object.description,
-                                                _HAS_ACQ_CONTEXT))
+            children.append(_text_item(_concept(concepts.KEY_OBJECT_DESCRIPTION), key_object.description))
+    entry = _reference(instance, _CONTAINS)
     if children:
-        entry.ContentSequence = DicomSequence(children)
+        entry.append((_CONTENT_SEQUENCE, "SQ", children))
     return entry
 
 
-def _count(name: concepts.MadoConcept, value: int, unit: hsr.CodedConcept) -> hsr.NumContentItem:
-    """A HAS ACQ CONTEXT NUM count; Numeric Value written as an integer ("20", where highdicom writes "20.0")."""
-    item = hsr.NumContentItem(_concept(name), value, unit, relationship_type=_HAS_ACQ_CONTEXT)
-    item.MeasuredValueSequence[0].NumericValue = str(value)
+def _reference(instance: Instance, relationship: str) -> Item:
+    """An IMAGE/COMPOSITE/WAVEFORM entry: no Concept Name (TID 2010 rows 8-10, TID 1601), one Referenced SOP item."""
+    return [
+        (_REFERENCED_SOP_SEQUENCE, "SQ", [_sop_reference(instance)]),
+        (_RELATIONSHIP_TYPE, "CS", relationship),
+        (_VALUE_TYPE, "CS", reference_value_type(instance.sop_class_uid, instance.kind)),
+    ]
+
+
+def _sop_reference(instance: Instance) -> Item:
+    return [(_REFERENCED_SOP_CLASS_UID, "UI", instance.sop_class_uid),
+            (_REFERENCED_SOP_INSTANCE_UID, "UI", instance.sop_instance_uid)]
+
+
+def _container(name: Item, relationship: str | None, items: list[Item], template_id: str | None = None) -> Item:
+    """A CONTAINER of separate items (Continuity of Content SEPARATE), with its DCMR template when given."""
+    item = _content_item("CONTAINER", name, relationship)
+    item.append((_CONTINUITY_OF_CONTENT, "CS", "SEPARATE"))
+    if template_id is not None:
+        item.append((_CONTENT_TEMPLATE_SEQUENCE, "SQ", [[(_MAPPING_RESOURCE, "CS", "DCMR"),
+                                                          (_TEMPLATE_IDENTIFIER, "CS", template_id)]]))
+    item.append((_CONTENT_SEQUENCE, "SQ", items))
     return item
 
 
-def _reference(instance: Instance, relationship: hsr.RelationshipTypeValues) -> Dataset:
-    """An IMAGE/COMPOSITE/WAVEFORM entry: no Concept Name (TID 2010 rows 8-10, TID 1601), one Referenced SOP item.
-
-    Written as plain pydicom items, like highdicom's Image/Composite/WaveformContentItem without their (mandatory
-    there) concept name: a manifest holds two of them per instance, and highdicom's validation of each would be
-    most of the time spent building the manifest of a large study."""
-    reference = Dataset()
-    reference.ReferencedSOPClassUID = instance.sop_class_uid
-    reference.ReferencedSOPInstanceUID = instance.sop_instance_uid
-    item = Dataset()
-    item.RelationshipType = relationship.value
-    item.ValueType = reference_value_type(instance.sop_class_uid, instance.kind)
-    item.ReferencedSOPSequence = DicomSequence([reference])
+def _content_item(value_type: str, name: Item, relationship: str | None) -> Item:
+    item: Item = [(_VALUE_TYPE, "CS", value_type), (_CONCEPT_NAME_CODE_SEQUENCE, "SQ", [name])]
+    if relationship is not None:
+        item.append((_RELATIONSHIP_TYPE, "CS", relationship))
     return item
 
 
-def _instance_number(number: int) -> Dataset:
-    """The (INSTANCE_NUMBER) TEXT descriptor of an entry, as highdicom's TextContentItem writes it."""
-    name = Dataset()
-    name.CodeValue = concepts.INSTANCE_NUMBER.final
-    name.CodingSchemeDesignator = "DCM"
-    name.CodeMeaning = concepts.INSTANCE_NUMBER.meaning
-    item = Dataset()
-    item.RelationshipType = _HAS_ACQ_CONTEXT.value
-    item.ValueType = "TEXT"
-    item.ConceptNameCodeSequence = DicomSequence([name])
-    item.TextValue = str(number)
+def _code_item(name: Item, value: Item, relationship: str) -> Item:
+    item = _content_item("CODE", name, relationship)
+    item.append((_CONCEPT_CODE_SEQUENCE, "SQ", [value]))
     return item
 
 
-def _set_content(container: hsr.ContainerContentItem, items: list[Dataset]) -> None:
-    """Set ``container``'s Content Sequence to ``items``, plain pydicom items among them. Assigning the attribute
-    would have highdicom check that each is one of its ContentItems; the element is set directly instead."""
-    container[_CONTENT_SEQUENCE_TAG] = DataElement(_CONTENT_SEQUENCE_TAG, "SQ", DicomSequence(items))
+def _text_item(name: Item, value: str) -> Item:
+    """A HAS ACQ CONTEXT TEXT descriptor."""
+    return _value_item(name, "TEXT", _TEXT_VALUE, value)
 
 
-def _concept(concept: concepts.MadoConcept) -> hsr.CodedConcept:
+def _value_item(name: Item, value_type: str, element: tuple[int, str], value: str) -> Item:
+    """A HAS ACQ CONTEXT item whose value is one element (TEXT, DATE, TIME, UIDREF)."""
+    item = _content_item(value_type, name, _HAS_ACQ_CONTEXT)
+    item.append((element[0], element[1], value))
+    return item
+
+
+def _count(name: concepts.MadoConcept, value: int, unit: Item) -> Item:
+    """A HAS ACQ CONTEXT NUM count; Numeric Value written as an integer ("20")."""
+    item = _content_item("NUM", _concept(name), _HAS_ACQ_CONTEXT)
+    measured = [(_MEASUREMENT_UNITS_CODE_SEQUENCE, "SQ", [unit]), (_NUMERIC_VALUE, "DS", str(value))]
+    item.append((_MEASURED_VALUE_SEQUENCE, "SQ", [measured]))
+    return item
+
+
+def _concept(concept: concepts.MadoConcept) -> Item:
     """The final DCM code of a MADO concept (mado.md §2.1)."""
-    return hsr.CodedConcept(concept.final, "DCM", concept.meaning)
+    return coded(concept.final, "DCM", concept.meaning)
+
+
+def coded(value: str, scheme: str, meaning: str) -> Item:
+    """A Code Sequence Macro item: Long Code Value (or URN Code Value for a URN/URL) when the value does not fit
+    SH's 16 characters; the meaning cut to LO's 64."""
+    item: Item = [(_CODING_SCHEME_DESIGNATOR, "SH", scheme), (_CODE_MEANING, "LO", meaning[:64])]
+    if len(value) <= 16:
+        item.append((_CODE_VALUE, "SH", value))
+    elif value.startswith("urn") or "://" in value:
+        item.append((_URN_CODE_VALUE, "UR", value))
+    else:
+        item.append((_LONG_CODE_VALUE, "UC", value))
+    return item
+
+
+PROCEDURE_CODE = coded("121023", "DCM", "Procedure Code")
+UNIT_SERIES = coded("{series}", "UCUM", "series")
+UNIT_INSTANCES = coded("{instances}", "UCUM", "instances")
+UNIT_FRAMES = coded("{frames}", "UCUM", "frames")
+_INSTANCE_NUMBER_NAME = coded(concepts.INSTANCE_NUMBER.final, "DCM", concepts.INSTANCE_NUMBER.meaning)
+
+
+def encode_items(items: Iterable[Item]) -> bytes:
+    """The value of a sequence of ``items`` in explicit VR little endian: each item and sequence of defined length,
+    elements in tag order, values encoded in UTF-8 (the manifest's ISO_IR 192) and padded to even length with a
+    NUL (UI) or a space."""
+    out = bytearray()
+    for item in items:
+        _encode_item(item, out)
+    return bytes(out)
+
+
+def _encode_item(item: Item, out: bytearray) -> None:
+    out += _ITEM_TAG
+    start = len(out)
+    out += b"\0\0\0\0"
+    for tag, vr, value in sorted(item, key=_tag_of):
+        head = _TAG_HEAD.pack(tag >> 16, tag & 0xFFFF) + vr.encode("ascii")
+        if vr == "SQ":
+            out += head + b"\0\0\0\0\0\0"
+            at = len(out)
+            for child in value:  # type: ignore[union-attr]
+                _encode_item(child, out)  # type: ignore[arg-type]
+            _LENGTH_32.pack_into(out, at - 4, len(out) - at)
+            continue
+        data = value.encode("utf-8")  # type: ignore[union-attr]
+        if len(data) % 2:
+            data += b"\0" if vr == "UI" else b" "
+        if vr in _LONG_LENGTH_VRS:
+            out += head + b"\0\0" + _LENGTH_32.pack(len(data)) + data
+        else:
+            out += head + _LENGTH_16.pack(len(data)) + data
+    _LENGTH_32.pack_into(out, start, len(out) - start - 4)
+
+
+def _tag_of(element: Element) -> int:
+    return element[0]
+
+
+def _dataset(item: Item) -> Dataset:
+    """A flat item (no sequence in it) as a pydicom dataset."""
+    ds = Dataset()
+    for tag, vr, value in item:
+        ds[tag] = DataElement(tag, vr, value)
+    return ds
+
+
+def _raw_sequence(tag: int, items: Iterable[Item]) -> RawDataElement:
+    """A sequence element of ``items`` as pydicom's raw (already encoded) element: written as it is, parsed
+    on access."""
+    value = encode_items(items)
+    return RawDataElement(BaseTag(tag), "SQ", len(value), value, 0, False, True)
 
 
 # -- values --------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Regenerate the anatomy tables (the JSON files beside this module) from ``curated.py`` and pydicom's PS3.16.
+"""Regenerate the code tables (the JSON files beside this module) from ``curated.py`` and pydicom's PS3.16.
 
-``python -m bridge.extract.codes.generate`` rewrites body_part.json, anatomic_region.json and
-srt_to_sct.json; ``--out-dir DIR`` writes them elsewhere and ``--check`` only reports whether the files on
-disk are current. The output is deterministic: sorted keys, two-space indent, UTF-8, LF line ends.
+``python -m bridge.extract.codes.generate`` rewrites body_part.json, anatomic_region.json, srt_to_sct.json
+and modality.json (the DCM modality codes of CID 29, 32 and 33 with their meanings, for the manifests);
+``--out-dir DIR`` writes them elsewhere and ``--check`` only reports whether the files on disk are current.
+The output is deterministic: sorted keys, two-space indent, UTF-8, LF line ends.
 
 Nothing is written, and every problem is listed (exit status 1), when: a curated SNOMED CT code is unknown
 to pydicom (in CID 4031, in any other CID, or as a SNOMED concept) and has no NOT_IN_PYDICOM note; an Annex L
@@ -45,9 +46,11 @@ from bridge.extract.codes.curated import (
 BODY_PART_FILE: Final = "body_part.json"
 ANATOMIC_REGION_FILE: Final = "anatomic_region.json"
 SRT_FILE: Final = "srt_to_sct.json"
+MODALITY_FILE: Final = "modality.json"
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 
 COMMON_ANATOMIC_REGIONS: Final = 4031  # CID 4031 Common Anatomic Regions
+MODALITY_CIDS: Final = (29, 32, 33)  # Acquisition Modality, Modality, Modality (DICOM and IHE)
 ANATOMIC_REGION: Final = 4  # CID 4 Anatomic Region, the catch-all anatomy context group
 
 SOURCE_ANNEX_L: Final = "PS3.16 Annex L Table L-1"
@@ -77,13 +80,15 @@ class GenerationError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PydicomTables:
-    """What pydicom knows about SNOMED CT: CIDs and meanings per code, CID 4031, SRT -> SCT."""
+    """What pydicom knows about SNOMED CT (CIDs and meanings per code, CID 4031, SRT -> SCT) and the DCM
+    modality codes."""
 
     version: str
     cids: Mapping[str, frozenset[int]]  # SCT code -> every CID listing it (empty: a concept in no CID)
     meanings: Mapping[str, frozenset[str]]  # SCT code -> every meaning pydicom gives it
     cid4031: Mapping[str, str]  # SCT code -> its CID 4031 Code Meaning
     srt_to_sct: Mapping[str, str]
+    modalities: Mapping[str, str] = field(default_factory=dict)  # DCM code of CID 29/32/33 -> its meaning
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +121,19 @@ def load_pydicom() -> PydicomTables:
         for code, (meaning, cid_list) in concepts[keyword].items():
             if COMMON_ANATOMIC_REGIONS in cid_list:
                 cid4031[code] = meaning
+    modalities: dict[str, str] = {}
+    dcm = cast(dict[str, dict[str, tuple[str, list[int]]]], _concepts_dict.concepts["DCM"])
+    for by_code in dcm.values():
+        for code, (meaning, cid_list) in by_code.items():
+            if set(MODALITY_CIDS) & set(cid_list):
+                modalities.setdefault(code, meaning)
     return PydicomTables(
         version=pydicom.__version__,
         cids={code: frozenset(found) for code, found in cids.items()},
         meanings={code: frozenset(found) for code, found in meanings.items()},
         cid4031=cid4031,
         srt_to_sct=dict(srt_to_sct),
+        modalities=dict(sorted(modalities.items())),
     )
 
 
@@ -393,6 +405,18 @@ def _srt_table(tables: PydicomTables) -> dict[str, object]:
     return {"header": header, "srt_to_sct": dict(tables.srt_to_sct)}
 
 
+def _modality_table(tables: PydicomTables) -> dict[str, object]:
+    header = _header(
+        "DICOM modality (DCM code) -> Code Meaning",
+        tables,
+        standard="DICOM PS3.16 CID 29 Acquisition Modality, CID 32 Modality, CID 33 Modality",
+        edition=f"pydicom {tables.version}, pydicom.sr._concepts_dict.concepts['DCM'], codes listed in CID 29, "
+        "32 or 33 (the first meaning pydicom gives a code)",
+        code_count=len(tables.modalities),
+    )
+    return {"header": header, "modalities": dict(tables.modalities)}
+
+
 def generate(curated: Curated | None = None, tables: PydicomTables | None = None) -> dict[str, bytes]:
     """The content of each JSON file, by file name.
 
@@ -417,6 +441,7 @@ def generate(curated: Curated | None = None, tables: PydicomTables | None = None
         BODY_PART_FILE: _render(_body_part_table(curated, tables)),
         ANATOMIC_REGION_FILE: _render(_anatomic_region_table(curated, tables, regions)),
         SRT_FILE: _render(_srt_table(tables)),
+        MODALITY_FILE: _render(_modality_table(tables)),
     }
 
 

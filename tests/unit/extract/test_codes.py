@@ -19,6 +19,7 @@ from bridge.extract.codes import (
     anatomic_region_for,
     anatomic_regions_for,
     body_part_code,
+    modality_meaning,
     normalize_body_part,
     snomed_from_dicom,
 )
@@ -27,7 +28,7 @@ from bridge.extract.codes.curated import ANNEX_L, CID4031_WITHOUT_TERM, LEGACY_C
 from bridge.model.common import Code
 
 PACKAGE = resources.files("bridge.extract.codes")
-TABLES = (generator.BODY_PART_FILE, generator.ANATOMIC_REGION_FILE, generator.SRT_FILE)
+TABLES = (generator.BODY_PART_FILE, generator.ANATOMIC_REGION_FILE, generator.SRT_FILE, generator.MODALITY_FILE)
 
 # the guide's ten anatomical regions (im-anatomical-region-valueset)
 LOWER_TRUNK = "63337009"
@@ -289,6 +290,18 @@ def test_annex_l_rows_match_highdicom_transcription() -> None:
     for term, (scheme, code, meaning, *_rest) in transcription.items():
         assert scheme == "SCT"
         assert (terms[term]["snomed"], terms[term]["display"]) == (code, meaning), term
+
+
+def test_modality_meanings_are_those_of_pydicoms_modality_context_groups() -> None:
+    from pydicom.sr import _cid_dict, _concepts_dict
+
+    assert modality_meaning("CT") == "Computed Tomography"
+    assert modality_meaning("KO") == "Key Object Selection"
+    assert modality_meaning("NOT-A-MODALITY") is None
+    listed = {keyword for cid in generator.MODALITY_CIDS for keyword in _cid_dict.cid_concepts[cid]["DCM"]}
+    expected = {code for keyword in listed for code in _concepts_dict.concepts["DCM"][keyword]}
+    assert set(table(generator.MODALITY_FILE)["modalities"]) == expected
+    assert len(expected) > 60
 
 
 def test_tables_cover_at_least_the_whole_annex_l() -> None:
