@@ -132,6 +132,11 @@ class ListenerSettings(BaseModel):
                     raise ValueError(f"{title}: {host!r} is not an IP address or network") from exc
         return value
 
+    @property
+    def process_count(self) -> int:
+        """Listener processes in all, the service's own listener included."""
+        return self.processes or (os.cpu_count() or 1)
+
 
 class GroupingSettings(BaseModel):
     """When a study is complete enough to emit."""

@@ -9,7 +9,6 @@ import typer
 
 from bridge.cli.common import EXIT_SERVICE, console_err, settings_from
 from bridge.errors import ServiceError, StoreError
-from bridge.ingest.scp import skip_value_validation
 from bridge.log import apply_log_settings
 from bridge.service.runner import Service
 
@@ -36,6 +35,8 @@ def serve_command(
     except (ServiceError, StoreError) as exc:
         console_err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(EXIT_SERVICE) from exc
+    from bridge.ingest.scp import skip_value_validation
+
     skip_value_validation()  # after start: the workers are forked and keep pydicom's defaults
     listener = settings.listener
     where = f"{listener.ae_title}@{listener.bind_address}:{service.port}" if service.listener else "no listener"

@@ -13,16 +13,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import StoreError
 from bridge.metrics import Metrics
 from bridge.service.outage import Outage
 from bridge.settings import DeliverySettings, ForwardSettings, Settings
-from bridge.sinks.dicom_forward import DicomForwardSink
-from bridge.sinks.fhir_rest import Outcome, RestSink, next_attempt
+from bridge.sinks.outcome import Outcome, next_attempt
 from bridge.sinks.payload import read_payload
 from bridge.store import DeliveryClaim, StateStore
+
+if TYPE_CHECKING:
+    from bridge.sinks.dicom_forward import DicomForwardSink
+    from bridge.sinks.fhir_rest import RestSink
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,21 @@ def delivery_sinks(settings: Settings) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _sinks(settings: DeliverySettings, forward: ForwardSettings | None) -> dict[str, RestSink | DicomForwardSink]:
+    """The configured sinks; each sink's module (with its HTTP or DICOM network library) is imported only when
+    that kind of sink is configured."""
+    built: dict[str, RestSink | DicomForwardSink] = {}
+    if settings.fhir_servers:
+        from bridge.sinks.fhir_rest import RestSink
+
+        built.update((s.name, RestSink(s)) for s in settings.fhir_servers)
+    if forward is not None:
+        from bridge.sinks.dicom_forward import DicomForwardSink
+
+        built[forward.name] = DicomForwardSink(forward)
+    return built
+
+
 class Deliverer:
     """Runs ``run()`` in a thread until ``stop`` is set."""
 
@@ -50,12 +68,10 @@ class Deliverer:
         self.store = store
         self.owner = owner
         self.clock = clock
-        built: dict[str, RestSink | DicomForwardSink] = {s.name: RestSink(s) for s in settings.fhir_servers}
         self._servers: dict[str, Any] = {s.name: s for s in settings.fhir_servers}
         if forward is not None:
-            built[forward.name] = DicomForwardSink(forward)
             self._servers[forward.name] = forward
-        self.sinks = sinks if sinks is not None else built
+        self.sinks = sinks if sinks is not None else _sinks(settings, forward)
         self.wake = threading.Event()
         self.delivered = 0
 

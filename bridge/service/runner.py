@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
 from bridge.ingest.quarantine import Quarantine
-from bridge.ingest.scp import Listener
 from bridge.ingest.spool import Spool
 from bridge.ingest.watch import FolderWatch
 from bridge.metrics import DiskCollector, DiskReserve, Metrics
@@ -28,13 +27,14 @@ from bridge.model import InstanceIdentity
 from bridge.service.delivery import Deliverer, delivery_sinks
 from bridge.service.health import Health, StoreCollector
 from bridge.service.lifetime import end_with_parent
-from bridge.service.listeners import ListenerProcesses, listener_process_count
 from bridge.service.scheduler import Scheduler
 from bridge.service.work import identify, warm_up
 from bridge.settings import Settings
 from bridge.store import StateStore, default_sqlite_url, open_store, shared_store
 
 if TYPE_CHECKING:
+    from bridge.ingest.scp import Listener
+    from bridge.service.listeners import ListenerProcesses
     from bridge.web.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,10 @@ class Service:
         if removed:
             log.info("removed %d partial files of an interrupted run", removed, extra={"event": "spool.cleaned"})
         listener_settings = settings.listener
-        count = listener_process_count(settings.listener)
+        count = settings.listener.process_count
         if settings.listener.enabled and count > 1:
+            from bridge.service.listeners import ListenerProcesses
+
             # Forked first, while no thread runs (the worker pool's start-up starts one).
             self.listeners = ListenerProcesses(settings.listener, self.data_dir, store_url,
                                                settings.service.min_free_space_mb, count - 1)
@@ -142,6 +144,7 @@ class Service:
             store_url=store_url,
             metrics=self.metrics,
             on_sealed=self._wake_delivery,
+            associations=self._associations,
         )
         self._spawn("scheduler", self.scheduler.run)
         if delivery_sinks(settings):
@@ -153,6 +156,10 @@ class Service:
             self.watch = FolderWatch(settings.watch, intake, self.quarantine, self._identify, self.reserve)
             self._spawn("watch", self.watch.run)
         if settings.listener.enabled:
+            # Imported here, after the worker processes were forked: they never speak DICOM on the network, and
+            # pages they inherit from the service count in each one's resident memory.
+            from bridge.ingest.scp import Listener
+
             fed = self.listeners is not None
             self.listener = Listener(listener_settings, intake, self.metrics, self.reserve, fed=fed,
                                      on_close=self.listeners.own_closed if self.listeners is not None else None)
@@ -264,6 +271,11 @@ class Service:
         if self.listeners is not None:
             return self.listeners.busy
         return self.listener is not None and self.listener.busy
+
+    def _associations(self) -> int:
+        if self.listeners is not None:
+            return self.listeners.connections
+        return 0 if self.listener is None else self.listener.associations
 
     @property
     def port(self) -> int:

@@ -11,16 +11,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
-from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification
-from pynetdicom.status import VERIFICATION_SERVICE_CLASS_STATUS
 
 from bridge.errors import ServiceError
-from bridge.ingest.scp import set_tcp_nodelay
+
+if TYPE_CHECKING:
+    from pynetdicom import AE
+
+# pynetdicom is imported where it is used: `dicom-bridge serve` imports this module through the CLI, and its
+# workers, forked at start, should not carry a DICOM network stack they never use.
 
 MAX_CONTEXTS = 128  # presentation contexts one association may propose, PS3.8 9.3.2.2
 
@@ -58,6 +61,8 @@ def send_files(
     Raises:
         ServiceError: no association could be made, or it was rejected or aborted.
     """
+    from pynetdicom import AE
+
     results: dict[int, Sent] = {}
     contexts: dict[tuple[str, str], list[tuple[int, Path]]] = {}
     for index, path in enumerate(paths):
@@ -104,6 +109,9 @@ def echo(port: int, called_ae: str, calling_ae: str = "DICOM_BRIDGE_SCU", host: 
     Raises:
         ServiceError: no association could be made, or it was rejected.
     """
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
     ae = AE(ae_title=calling_ae)
     ae.add_requested_context(Verification)
     assoc = _associate(ae, host, port, called_ae, 0.0)
@@ -145,6 +153,12 @@ def echo_peer(
 
     ``timeout`` (seconds) bounds connecting, the association negotiation and the C-ECHO response.
     """
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import Verification
+    from pynetdicom.status import VERIFICATION_SERVICE_CLASS_STATUS
+
+    from bridge.ingest.scp import set_tcp_nodelay
+
     ae = AE(ae_title=calling_ae)
     ae.add_requested_context(Verification)
     _set_timeouts(ae, timeout)
@@ -233,6 +247,10 @@ def _connection_errors() -> Iterator[list[str]]:
 
 
 def _associate(ae: AE, host: str, port: int, called_ae: str, connect_timeout: float) -> object:
+    from pynetdicom import evt
+
+    from bridge.ingest.scp import set_tcp_nodelay
+
     deadline = time.monotonic() + connect_timeout
     handlers = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
     while True:

@@ -23,7 +23,7 @@ from pynetdicom.sop_class import KeyObjectSelectionDocumentStorage
 
 from bridge.ingest.scp import set_tcp_nodelay
 from bridge.settings import ForwardSettings
-from bridge.sinks.fhir_rest import Outcome
+from bridge.sinks.outcome import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -25,22 +23,14 @@ import httpx
 import orjson
 
 from bridge.settings import FhirServerSettings
+from bridge.sinks.outcome import Outcome, next_attempt
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FHIR_JSON", "RETRYABLE", "Outcome", "RestSink", "next_attempt"]
+
 FHIR_JSON = "application/fhir+json"
 RETRYABLE = frozenset({408, 412, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt came to: ``done``; else ``retry`` (after ``retry_after`` seconds when the server said)."""
-
-    done: bool
-    retry: bool = False
-    error: str | None = None
-    retry_after: float | None = None
-    requests: int = 0
 
 
 class RestSink:
@@ -181,23 +171,6 @@ class RestSink:
         data = response.json()
         self._token = str(data["access_token"])
         self._token_expires = time.time() + max(float(data.get("expires_in", 300)) - 30.0, 1.0)
-
-
-def next_attempt(settings: FhirServerSettings, attempts: int, created_at: float, now: float,
-                 retry_after: float | None) -> float | None:
-    """When to try again after ``attempts`` failed attempts (this one included); None: dead-letter it.
-
-    Exponential back-off with full jitter in [delay/2, delay], capped; a server's Retry-After is honoured.
-    """
-    if attempts >= settings.max_attempts or now - created_at >= settings.max_age:
-        return None
-    delay = min(settings.backoff_cap, settings.backoff * 2 ** (attempts - 1))
-    delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    if now + delay - created_at > settings.max_age:
-        return None
-    return now + delay
 
 
 def _with_requests(outcome: Outcome, requests: int) -> Outcome:
