@@ -54,8 +54,9 @@ class Metrics:
             "Study builds that failed (retried after grouping.retry_after, unless no instance was usable)",
             registry=registry)
         self.headers_read_ahead = Counter(
-            "bridge_headers_read_ahead", "Instance headers read while their study waited out its quiet period; its "
-            "build took them instead of reading the files again", registry=registry)
+            "bridge_headers_read_ahead", "Instance headers read before their study was due (when the instance was "
+            "placed, or while its study waited out its quiet period); its build took them instead of reading the "
+            "files again", registry=registry)
         self.deliveries = Counter(
             "bridge_deliveries", "Delivery attempts by sink and result: done, retry, dead", ["sink", "result"],
             registry=registry)

@@ -117,7 +117,12 @@ class Listener:
     @property
     def busy(self) -> bool:
         """Whether any association is open."""
-        return self._ae is not None and bool(self._ae.active_associations)
+        return self.associations > 0
+
+    @property
+    def associations(self) -> int:
+        """Associations open now."""
+        return 0 if self._ae is None else len(self._ae.active_associations)
 
     def start(self) -> None:
         """Bind and serve in background threads.

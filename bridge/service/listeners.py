@@ -59,11 +59,6 @@ class ListenerJob:
     inherited: tuple[int, ...] = ()  # the service's descriptors a fork copied in: the port and earlier channels
 
 
-def listener_process_count(settings: ListenerSettings) -> int:
-    """Listener processes in all, the service's own listener included."""
-    return settings.processes or (os.cpu_count() or 1)
-
-
 class ListenerProcesses:
     """The listening socket, the dispatcher and the listener processes.
 
@@ -98,7 +93,12 @@ class ListenerProcesses:
     @property
     def busy(self) -> bool:
         """Whether any listener has an open connection."""
-        return self._open is not None and any(n > 0 for n in self._open[:])
+        return self.connections > 0
+
+    @property
+    def connections(self) -> int:
+        """Open connections over all listeners."""
+        return 0 if self._open is None else sum(self._open[:])
 
     @property
     def alive(self) -> bool:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bridge.ingest.quarantine import Quarantine
 from bridge.ingest.spool import Spool
-from bridge.model import InstanceIdentity
-from bridge.service.work import identify
+from bridge.model import InstanceHeader, InstanceIdentity
+from bridge.service.work import identify, read_for_placement
 from bridge.settings import GroupingSettings
 from bridge.store import Identity, PendingInstance, StateStore, Timing, open_store
 
@@ -30,10 +30,17 @@ class PlaceJob:
     data_dir: str
     grouping: GroupingSettings
     limit: int
+    headers: bool = False  # read each instance's whole header and hand it back for its study's build
 
 
-def place_pending(job: PlaceJob) -> int:
-    """Place up to ``job.limit`` received instances, oldest first; returns how many were handled.
+@dataclass(frozen=True, slots=True)
+class Placement:
+    handled: int  # instances placed or rejected
+    headers: tuple[tuple[str, InstanceHeader], ...] = ()  # (spool path, header) of the instances placed
+
+
+def place_pending(job: PlaceJob) -> Placement:
+    """Place up to ``job.limit`` received instances, oldest first.
 
     Unusable files are quarantined (spool files) and marked rejected with their reason.
     """
@@ -43,15 +50,22 @@ def place_pending(job: PlaceJob) -> int:
     pending = store.pending_instances(job.limit)
     data_dir = Path(job.data_dir)
     placed = []
+    headers: list[tuple[str, InstanceHeader]] = []
     for instance in pending:
-        outcome = identify(instance.path)
+        header = None
+        if job.headers:
+            outcome, header = read_for_placement(instance.path)
+        else:
+            outcome = identify(instance.path)
         if isinstance(outcome, InstanceIdentity):
             placed.append(_placed(instance, outcome, job.grouping))
+            if header is not None:
+                headers.append((instance.path, header))
         else:
             reject(store, Spool(data_dir), Quarantine(data_dir / "quarantine"), instance.sop_instance_uid,
                    instance.digest, Path(instance.path), outcome, instance.source)
     store.mark_parsed_many(placed, time.time())
-    return len(pending)
+    return Placement(len(pending), tuple(headers))
 
 
 def timing_for(grouping: GroupingSettings, calling_ae: str | None) -> Timing:

@@ -7,6 +7,7 @@ where the last run stopped. CPU work (parsing, building) runs in the worker pool
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from bridge.metrics import Metrics
 from bridge.model import InstanceHeader
 from bridge.service.delivery import delivery_sinks
 from bridge.service.outage import Outage
-from bridge.service.placement import PlaceJob, place_pending, reject
+from bridge.service.placement import PlaceJob, Placement, place_pending, reject
 from bridge.service.work import BuildJob, BuildResult, build, read_ahead
 from bridge.settings import Settings
 from bridge.store import StateStore, StudyClaim, StudyState
@@ -52,6 +53,7 @@ class Scheduler:
         store_url: str = "",
         metrics: Metrics | None = None,
         on_sealed: Callable[[], None] = lambda: None,
+        associations: Callable[[], int] = lambda: 0,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,7 +67,9 @@ class Scheduler:
         self.store_url = store_url
         self.metrics = metrics or Metrics()
         self.on_sealed = on_sealed  # a revision was recorded (and queued for delivery): wake the deliverer
-        self._placing: Future[int] | None = None
+        self.associations = associations  # associations sending now
+        self.cores = os.cpu_count() or 1
+        self._placing: Future[Placement] | None = None
         self.slots = max(1, getattr(pool, "_max_workers", 1))
         self._builds: dict[Future[BuildResult], StudyClaim] = {}
         self._reading: Future[tuple[tuple[str, InstanceHeader | None], ...]] | None = None
@@ -143,10 +147,13 @@ class Scheduler:
                 return False
             future, self._placing = self._placing, None
             try:
-                return future.result() > 0  # more may be waiting: look again at once
+                placement: Placement = future.result()
             except BrokenProcessPool:
                 self._replace_pool()
                 return True  # the instances are still RECEIVED: the next pass places them
+            room = READ_AHEAD_MAX - len(self._read)
+            self._read.update(placement.headers[:max(0, room)])
+            return placement.handled > 0  # more may be waiting: look again at once
         oldest = self.store.pending_instances(1)
         if not oldest:
             return False
@@ -154,18 +161,28 @@ class Scheduler:
             # While an association is sending, placing instances would compete with it for the store's write
             # lock and the CPU; arrivals are timed by their receipt, so waiting costs no seal time.
             return False
-        job = PlaceJob(self.store_url, str(self.spool.root.parent), self.settings.grouping, PARSE_BATCH)
+        job = PlaceJob(self.store_url, str(self.spool.root.parent), self.settings.grouping, PARSE_BATCH,
+                       headers=self._read_when_placing())
         self._placing = self.pool.submit(place_pending, job)
         self._placing.add_done_callback(lambda _f: self.wake.set())
         return True
+
+    def _read_when_placing(self) -> bool:
+        """Whether placing reads each header whole, for the build (see _read_ahead): while there is room to keep
+        it, and a core to spare. Fewer associations sending than the machine has cores leave one (a single
+        association's listener and placing share two cores without slowing it); with as many or more, the
+        listeners need every core and the header is read later (in the quiet period, or by the build)."""
+        return len(self._read) < READ_AHEAD_MAX and self.associations() < self.cores
 
     def _reject(self, sop_instance_uid: str, digest: str, path: Path, reason: str, source: str) -> None:
         reject(self.store, self.spool, self.quarantine, sop_instance_uid, digest, path, reason, source)
 
     def _read_ahead(self) -> bool:
         """While the workers have nothing else to do and no association is sending, read the headers of studies
-        that wait out their quiet period, so that their build does not read them again: the build is the part
-        of the latency from the last instance to the report that comes after the quiet period."""
+        that wait out their quiet period and were not read when their instances were placed (placed before a
+        restart, or while READ_AHEAD_MAX headers were kept), so that their build does not read them again: the
+        build is the part of the latency from the last instance to the report that comes after the quiet
+        period."""
         if self._reading is not None:
             if not self._reading.done():
                 return False
@@ -177,11 +194,11 @@ class Scheduler:
             return True  # more may be waiting: look again at once
         if self._builds or self._placing is not None or self.receiving():
             return False
-        settling = self.store.settling_paths(self.clock() - READ_AHEAD_QUIET, READ_AHEAD_MAX)
+        waiting = self.store.open_paths(self.clock() - READ_AHEAD_QUIET, READ_AHEAD_MAX)
         # Headers of studies no longer waiting (built while their batch was read, instances replaced) go.
-        still = set(settling)
+        still = {path for path, _ in waiting}
         self._read = {p: h for p, h in self._read.items() if p in still}
-        wanted = [p for p in settling if p not in self._read]
+        wanted = [path for path, quiet in waiting if quiet and path not in self._read]
         if not wanted:
             return False
         self._reading = self.pool.submit(read_ahead, tuple(wanted[:READ_AHEAD_BATCH]))

@@ -43,6 +43,24 @@ def identify(path: str) -> InstanceIdentity | str:
         return f"unexpected error while reading: {type(exc).__name__}: {exc}"
 
 
+def read_for_placement(path: str) -> tuple[InstanceIdentity | str, InstanceHeader | None]:
+    """The UIDs that place the file at ``path`` in its study (or the reason it cannot be used), and its whole
+    header when that reads: placing an instance reads its header once, for the build too (about 0.9–1.2 ms of
+    CPU for a 39 KB CT against 0.7–0.8 ms for the UIDs alone, hence only with a core to spare). A file whose
+    header does not read is placed or refused by identify(), exactly as by its UIDs alone; its build reads it
+    again and reports why."""
+    outcome = read_outcome(Path(path))
+    if not isinstance(outcome, InstanceHeader):
+        return identify(path), None
+    identity = InstanceIdentity(
+        sop_class_uid=outcome.instance.sop_class_uid,
+        sop_instance_uid=outcome.instance.sop_instance_uid,
+        study_instance_uid=outcome.study_instance_uid,
+        series_instance_uid=outcome.series_instance_uid,
+    )
+    return identity, outcome
+
+
 @dataclass(frozen=True, slots=True)
 class BuildJob:
     """One study revision to build: its instances' spool paths, how to build, where to write."""

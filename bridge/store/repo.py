@@ -275,17 +275,19 @@ class StateStore(DeliveryQueue):
             rows = conn.execute(select(instances).where(instances.c.study_key == uid_key(study_instance_uid))).all()
         return sorted((_instance_record(r) for r in rows), key=lambda i: i.sop_instance_uid)
 
-    def settling_paths(self, quiet_since: float, limit: int) -> list[str]:
-        """Spool paths of the parsed instances of OPEN studies that received nothing after ``quiet_since``, the
-        study due soonest first; at most ``limit``. The scheduler reads their headers while they wait to be due."""
+    def open_paths(self, quiet_since: float, limit: int) -> list[tuple[str, bool]]:
+        """(spool path, quiet) of the parsed instances of OPEN studies, the study due soonest first; at most
+        ``limit``. ``quiet``: the study received nothing after ``quiet_since``. The scheduler reads the headers
+        of quiet studies while they wait to be due, and keeps those it has until their study is built."""
         s, i = studies.c, instances.c
-        with self._read("settling_paths") as conn:
-            return list(conn.execute(
-                select(i.path).select_from(instances.join(studies, i.study_key == s.study_key))
-                .where(s.state == StudyState.OPEN.value, s.last_arrival <= quiet_since, i.state == _PARSED)
+        with self._read("open_paths") as conn:
+            rows = conn.execute(
+                select(i.path, s.last_arrival).select_from(instances.join(studies, i.study_key == s.study_key))
+                .where(s.state == StudyState.OPEN.value, i.state == _PARSED)
                 .order_by(s.due_at, s.study_key, i.instance_key)
                 .limit(limit)
-            ).scalars())
+            ).all()
+        return [(path, last_arrival <= quiet_since) for path, last_arrival in rows]
 
     def unknown_paths(self, paths: Iterable[str]) -> set[str]:
         """The ``paths`` that no instance references."""

@@ -412,7 +412,7 @@ def test_a_study_failed_without_retry_waits_for_a_new_instance(store: StateStore
     assert [i.sop_instance_uid for i in claim.instances] == ["1.1", "1.2"]
 
 
-def test_settling_paths_are_the_parsed_instances_of_quiet_open_studies(store: StateStore) -> None:
+def test_open_paths_are_the_parsed_instances_of_open_studies_and_say_which_are_quiet(store: StateStore) -> None:
     add(store, "1.1", "9.1", at=T0)  # quiet since T0: due T0 + QUIET
     add(store, "1.2", "9.1", at=T0 + 5)  # ...since T0 + 5
     add(store, "2.1", "9.2", at=T0 - 30)  # due first
@@ -420,10 +420,13 @@ def test_settling_paths_are_the_parsed_instances_of_quiet_open_studies(store: St
     store.record_instance(receipt("4.1", at=T0))  # received, not placed in a study yet
     add(store, "5.1", "9.5", at=T0 - 100)
     store.claim_due_studies(T0 - 100 + QUIET, "node-a", 600, 10)  # 9.5 is being built: not settling
-    settling = store.settling_paths(T0 + 10, 100)  # the study due first first; in a study, any order
-    assert settling[0] == "/spool/2.1-d1.dcm" and sorted(settling[1:]) == ["/spool/1.1-d1.dcm", "/spool/1.2-d1.dcm"]
-    assert store.settling_paths(T0 + 10, 2) == settling[:2]
-    assert store.settling_paths(T0 + 4, 100) == ["/spool/2.1-d1.dcm"]  # 9.1 had an arrival at T0 + 5
+    waiting = store.open_paths(T0 + 10, 100)  # the study due first first; in a study, any order
+    assert waiting[0] == ("/spool/2.1-d1.dcm", True)
+    assert sorted(waiting[1:3]) == [("/spool/1.1-d1.dcm", True), ("/spool/1.2-d1.dcm", True)]
+    assert waiting[3:] == [("/spool/3.1-d1.dcm", False)]  # received at T0 + 50: not quiet at T0 + 10
+    assert store.open_paths(T0 + 10, 2) == waiting[:2]
+    quiet_at_4 = [path for path, quiet in store.open_paths(T0 + 4, 100) if quiet]
+    assert quiet_at_4 == ["/spool/2.1-d1.dcm"]  # 9.1 had an arrival at T0 + 5
 
 
 def test_expired_leases_are_released(store: StateStore) -> None:
