@@ -14,8 +14,14 @@
    logger is at DEBUG (``-vv``) they are not bound (``LOG_HANDLER_LEVEL = "none"``).
 5. pynetdicom reads a PDU in 4 KB recv() calls appended to a bytearray; it is read into one buffer of the
    PDU's size instead (``recv_into``): about 10 % more large instances per second.
+6. A requestor's send_c_store() (and the other send_* methods) pauses the association's reactor so that the
+   reactor does not take the response off the queue. pynetdicom's pause flag stays set after the reactor was
+   released: a send that follows another at once believes the reactor paused while it is about to look at the
+   queue, and if the reactor thread is slow to run (a loaded machine) it takes the response, and the send waits
+   out its DIMSE timeout and aborts. The checkpoint now keeps the reactor held across a release that is taken
+   back at once, and the flag is true only while the reactor is held (``reliable_reactor_pause``).
 
-Re-check all five when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
+Re-check all six when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
 """
 
 from __future__ import annotations
@@ -228,6 +234,71 @@ class _DulClock:
 
 
 _REACTOR_SLEEP = 0.001  # pynetdicom's association loop: time.sleep(0.001) before each look at its queue
+
+
+class _ReactorCheckpoint:
+    """An association's ``_reactor_checkpoint`` (a ``threading.Event`` in pynetdicom) whose ``wait()``, called only
+    by the association's reactor, returns only when the flag is set as it looks (not merely because it was set for
+    a moment), and which keeps the association's ``_is_paused`` true exactly while the reactor is held in it."""
+
+    def __init__(self, assoc: Any) -> None:
+        self._assoc = weakref.ref(assoc)
+        self._cond = threading.Condition(threading.Lock())
+        self._flag = True
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        with self._cond:
+            self._flag = True
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._flag = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        assoc = self._assoc()
+        held = False
+        with self._cond:
+            while not self._flag:
+                held = True
+                if assoc is not None:
+                    assoc._is_paused = True  # the flag the send_* methods spin on
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if held and self._flag and assoc is not None:
+                assoc._is_paused = False  # under the lock clear() takes: a clear() after this sees it false
+            return self._flag
+
+
+def reliable_reactor_pause() -> None:
+    """Change 6: every association made from now on, requestor or acceptor, gets a ``_ReactorCheckpoint``."""
+    cls = _association_module.Association
+    if getattr(cls.__init__, "_bridge_checkpoint", False):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._reactor_checkpoint = _ReactorCheckpoint(self)
+
+    init._bridge_checkpoint = True  # type: ignore[attr-defined]
+    cls.__init__ = init  # type: ignore[method-assign]
+    original_release = cls.release
+
+    @functools.wraps(original_release)
+    def release(self: Any) -> None:
+        if threading.current_thread() is self:  # the reactor itself releases (network timeout): it holds no message
+            self._is_paused = True
+        original_release(self)
+
+    cls.release = release  # type: ignore[method-assign]
 
 
 def read_whole_pdus() -> None:

@@ -39,6 +39,7 @@ from bridge.ingest.pynetdicom_tuning import (
     quiet_standard_handlers,
     read_whole_pdus,
     received_file_of,
+    reliable_reactor_pause,
     shorten_polling,
     stream_received_data_sets_to,
 )
@@ -134,6 +135,7 @@ class Listener:
         shorten_polling(self.settings.poll_delay)
         quiet_standard_handlers()
         read_whole_pdus()
+        reliable_reactor_pause()
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_associations = self.settings.max_associations
         ae.maximum_pdu_size = self.settings.max_pdu_size

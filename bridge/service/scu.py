@@ -157,6 +157,7 @@ def echo_peer(
     from pynetdicom.sop_class import Verification
     from pynetdicom.status import VERIFICATION_SERVICE_CLASS_STATUS
 
+    from bridge.ingest.pynetdicom_tuning import reliable_reactor_pause
     from bridge.ingest.scp import set_tcp_nodelay
 
     ae = AE(ae_title=calling_ae)
@@ -175,6 +176,7 @@ def echo_peer(
 
     with _connection_errors() as errors:
         try:
+            reliable_reactor_pause()
             assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=[(evt.EVT_CONN_OPEN, on_open)])
         except OSError as exc:  # the host name does not resolve
             return result(EchoOutcome.UNREACHABLE, None, f"cannot connect: no address for {host!r} ({exc})")
@@ -249,12 +251,14 @@ def _connection_errors() -> Iterator[list[str]]:
 def _associate(ae: AE, host: str, port: int, called_ae: str, connect_timeout: float) -> object:
     from pynetdicom import evt
 
+    from bridge.ingest.pynetdicom_tuning import reliable_reactor_pause
     from bridge.ingest.scp import set_tcp_nodelay
 
     deadline = time.monotonic() + connect_timeout
     handlers = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
     while True:
         try:
+            reliable_reactor_pause()
             assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=handlers)
         except OSError as exc:  # the host name does not resolve
             raise ServiceError(f"cannot resolve {host!r} ({called_ae}): {exc}") from exc

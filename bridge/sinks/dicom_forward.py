@@ -21,6 +21,7 @@ from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import KeyObjectSelectionDocumentStorage
 
+from bridge.ingest.pynetdicom_tuning import reliable_reactor_pause
 from bridge.ingest.scp import set_tcp_nodelay
 from bridge.settings import ForwardSettings
 from bridge.sinks.outcome import Outcome
@@ -68,6 +69,7 @@ class DicomForwardSink:
             socket.create_connection((s.host, s.port), timeout=s.timeout).close()
         except OSError as exc:
             return Outcome(False, True, f"no association with {where}: {exc.strerror or exc}", requests=1)
+        reliable_reactor_pause()
         assoc = ae.associate(s.host, s.port, ae_title=s.ae_title, evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay)])
         if assoc.is_rejected:
             rejection = assoc.acceptor.primitive

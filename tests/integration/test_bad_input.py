@@ -311,6 +311,11 @@ def test_service_survives_the_corpus_over_c_store_and_inbox(tmp_path: Path, monk
             else:
                 problems.append(f"wire {item.name}: left {record.state} in study {record.study_instance_uid}")
         wire_records = [r for r in _all_instances(store) if r.calling_ae == "HARNESS"]
+        acknowledged = {r.item.expect.message.sop_instance_uid  # type: ignore[union-attr]
+                        for r in sent if r.status == 0x0000}
+        problems += [f"wire: {r.sop_instance_uid} recorded ({r.state}, {r.error}) but never acknowledged"
+                     for r in wire_records if r.sop_instance_uid not in acknowledged]
+        assert problems == [], "\n".join(problems[:40]) + f"\n{counts}"
         assert counts["acknowledged"] == len(wire_records) == counts["quarantined"] + counts["converted"], counts
 
         # Inbox: every file taken; quarantined where it lay (unusable), or spooled and then converted or quarantined.
