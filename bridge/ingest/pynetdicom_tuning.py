@@ -20,8 +20,11 @@
    queue, and if the reactor thread is slow to run (a loaded machine) it takes the response, and the send waits
    out its DIMSE timeout and aborts. The checkpoint now keeps the reactor held across a release that is taken
    back at once, and the flag is true only while the reactor is held (``reliable_reactor_pause``).
+7. pynetdicom builds each response's Command Set as a pydicom Dataset and encodes it (0.2 ms of a 39 KB
+   instance's 2.6 ms). A C-STORE response with no Error Comment or Offending Element, valid UIDs and nobody
+   listening for EVT_DIMSE_SENT is encoded directly, to the same bytes, in one PDV (``direct_store_responses``).
 
-Re-check all six when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
+Re-check all seven when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import queue
 import select
+import struct
 import tempfile
 import threading
 import time
@@ -43,8 +48,12 @@ from typing import IO, Any
 
 from pynetdicom import _config
 from pynetdicom import association as _association_module
+from pynetdicom import dimse as _dimse_module
 from pynetdicom import dimse_messages as _dimse_messages
+from pynetdicom import dimse_primitives as _dimse_primitives
 from pynetdicom import dul as _dul_module
+from pynetdicom import evt as _evt
+from pynetdicom import pdu_primitives as _pdu_primitives
 from pynetdicom import transport as _transport_module
 
 
@@ -57,8 +66,8 @@ class ReceivedFile:
     """
 
     def __init__(self, folder: Path) -> None:
-        self._file = tempfile.NamedTemporaryFile(delete=False, mode="wb", suffix=".part", prefix="rx-", dir=folder)
-        self.name = self._file.name
+        descriptor, self.name = _new_part_file(folder)
+        self._file = open(descriptor, "wb")  # noqa: SIM115 - closed by close(), or when pynetdicom drops it
         self.error: str | None = None  # why the data set could not be written
         self._sha256 = hashlib.sha256()
         self.size = 0
@@ -115,6 +124,20 @@ class ReceivedFile:
 
     def __getattr__(self, name: str) -> Any:  # tell(), seek() etc. as pydicom's writer may use them
         return getattr(self._file, name)
+
+
+_part_numbers = itertools.count()
+
+
+def _new_part_file(folder: Path) -> tuple[int, str]:
+    """A new, empty receive file in ``folder``, named by this process and a counter (a name once taken, by a
+    process of the same id before a restart, is skipped): (descriptor, path)."""
+    while True:
+        name = os.path.join(folder, f"rx-{os.getpid()}-{next(_part_numbers)}.part")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), name
+        except FileExistsError:
+            continue
 
 
 WRITEBACK_CHUNK = 128 * 1024
@@ -299,6 +322,62 @@ def reliable_reactor_pause() -> None:
         original_release(self)
 
     cls.release = release  # type: ignore[method-assign]
+
+
+_UID_CHARACTERS = frozenset("0123456789.")
+
+
+def store_response_command(primitive: Any) -> bytes | None:
+    """The Command Set of a C-STORE response primitive, Implicit VR Little Endian, as pynetdicom encodes it; None
+    when it is not a plain response (Error Comment or Offending Element set, a UID that is empty, over 64
+    characters or not digits and dots, a Message ID or Status outside 16 bits): pynetdicom encodes those."""
+    if primitive.ErrorComment is not None or primitive.OffendingElement is not None:
+        return None
+    status, message_id = primitive.Status, primitive.MessageIDBeingRespondedTo
+    sop_class, sop_instance = primitive.AffectedSOPClassUID, primitive.AffectedSOPInstanceUID
+    if not (isinstance(status, int) and 0 <= status <= 0xFFFF and isinstance(message_id, int)
+            and 0 <= message_id <= 0xFFFF and _plain_uid(sop_class)
+            and (sop_instance is None or _plain_uid(sop_instance))):
+        return None
+    body = _uid_element(0x0002, sop_class) + struct.pack(
+        "<HHIHHHIHHHIHHHIH",  # Command Field, Message ID Being Responded To, Command Data Set Type, Status
+        0, 0x0100, 2, 0x8001, 0, 0x0120, 2, message_id, 0, 0x0800, 2, 0x0101, 0, 0x0900, 2, status)
+    if sop_instance is not None:
+        body += _uid_element(0x1000, sop_instance)
+    return struct.pack("<HHII", 0x0000, 0x0000, 4, len(body)) + body
+
+
+def _plain_uid(uid: object) -> bool:
+    return isinstance(uid, str) and 0 < len(uid) <= 64 and _UID_CHARACTERS.issuperset(uid)
+
+
+def _uid_element(element: int, uid: str) -> bytes:
+    value = uid.encode("ascii") + (b"\0" if len(uid) % 2 else b"")
+    return struct.pack("<HHI", 0x0000, element, len(value)) + value
+
+
+def direct_store_responses() -> None:
+    """Change 7."""
+    cls = _dimse_module.DIMSEServiceProvider
+    if getattr(cls.send_msg, "_bridge_direct", False):
+        return
+    original = cls.send_msg
+
+    @functools.wraps(original)
+    def send_msg(self: Any, primitive: Any, context_id: int) -> None:
+        if (isinstance(primitive, _dimse_primitives.C_STORE) and primitive.MessageIDBeingRespondedTo is not None
+                and not self.assoc.get_handlers(_evt.EVT_DIMSE_SENT)):
+            command = store_response_command(primitive)
+            limit = self.maximum_pdu_size
+            if command is not None and (not limit or len(command) + 6 <= limit):
+                pdata = _pdu_primitives.P_DATA()
+                pdata.presentation_data_value_list.append((context_id, b"\x03" + command))
+                self.dul.send_pdu(pdata)
+                return
+        original(self, primitive, context_id)
+
+    send_msg._bridge_direct = True  # type: ignore[attr-defined]
+    cls.send_msg = send_msg  # type: ignore[method-assign]
 
 
 def read_whole_pdus() -> None:
