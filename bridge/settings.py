@@ -325,6 +325,9 @@ class ServiceSettings(BaseModel):
     workers: int = Field(
         0, ge=0, description="parse/build worker processes; 0: one per core but one (the listener's), at least 1"
     )
+    worker_niceness: int = Field(
+        10, ge=0, le=19, description="niceness the worker processes add to the service's: when the cores are "
+        "busy, receiving (what a sender waits for) goes before parsing and building; 0: the same priority")
     poll_interval: float = Field(0.5, gt=0, description="seconds between scheduler passes when idle")
     lease: float = Field(600.0, gt=0, description="seconds a node holds a study it is building")
     min_free_space_mb: int = Field(

@@ -110,7 +110,7 @@ class Service:
             port = self.listeners.start()
             listener_settings = settings.listener.model_copy(update={"port": port})
         # Workers are forked before the store is opened: a child must not inherit its parent's connections.
-        pool = _worker_pool(settings.service.workers, "fork")
+        pool = _worker_pool(settings.service.workers, "fork", settings.service.worker_niceness)
         try:
             self.store = store = open_store(store_url)
         except BaseException:
@@ -140,7 +140,7 @@ class Service:
             self.clock,
             self._receiving,
             # A replacement is started while threads run, so from a fork server rather than by forking them.
-            new_pool=lambda: _worker_pool(settings.service.workers, "forkserver"),
+            new_pool=lambda: _worker_pool(settings.service.workers, "forkserver", settings.service.worker_niceness),
             store_url=store_url,
             metrics=self.metrics,
             on_sealed=self._wake_delivery,
@@ -367,6 +367,17 @@ class Service:
         return upto if self.shared else self.clock()
 
 
+def _start_worker(parent_pid: int | None, niceness: int) -> None:
+    """A worker ends with the service and yields the cores to the listener when both want them: what a sender
+    waits for (the acknowledgement) goes first, the parsing and building it does not wait for follows."""
+    end_with_parent(parent_pid)
+    if niceness:
+        try:
+            os.nice(niceness)
+        except OSError as exc:  # not permitted here: the worker runs at the service's priority
+            log.warning("worker %d keeps the service's priority: %s", os.getpid(), exc)
+
+
 def _modified_between(path: Path, since: float | None, upto: float) -> bool:
     try:
         modified = path.stat().st_mtime
@@ -375,17 +386,17 @@ def _modified_between(path: Path, since: float | None, upto: float) -> bool:
     return (since is None or modified >= since) and modified < upto
 
 
-def _worker_pool(workers: int, start_method: str) -> ProcessPoolExecutor:
-    """Worker processes, warmed up. At start-up they are forked, all at once by the first submit, before the
-    service starts any thread (forking a threaded process can copy a held lock; a fork server would re-import
-    a harness's __main__); a replacement pool comes from a fork server."""
+def _worker_pool(workers: int, start_method: str, niceness: int) -> ProcessPoolExecutor:
+    """Worker processes, warmed up, ``niceness`` below the service's priority. At start-up they are forked, all at
+    once by the first submit, before the service starts any thread (forking a threaded process can copy a held
+    lock; a fork server would re-import a harness's __main__); a replacement pool comes from a fork server."""
     count = workers or max(1, (os.cpu_count() or 1) - 1)
     pool = ProcessPoolExecutor(
         max_workers=count,
         mp_context=multiprocessing.get_context(start_method),
-        initializer=end_with_parent,
+        initializer=_start_worker,
         # A fork server's children have the fork server as parent; it ends when the service does.
-        initargs=(os.getpid() if start_method == "fork" else None,),
+        initargs=(os.getpid() if start_method == "fork" else None, niceness),
     )
     for future in [pool.submit(warm_up) for _ in range(count)]:
         future.result()

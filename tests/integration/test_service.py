@@ -314,10 +314,19 @@ def test_private_sop_classes_only_by_configuration(tmp_path: Path) -> None:
         assert instance.sop_class_uid == PRIVATE_SOP_CLASS
 
 
+def _worker_priorities(bridge: Bridge) -> list[int]:
+    scheduler = bridge.service.scheduler
+    assert scheduler is not None
+    return [os.getpriority(os.PRIO_PROCESS, pid) for pid in scheduler.pool._processes]  # type: ignore[attr-defined]
+
+
 def test_a_killed_worker_is_replaced_and_the_service_goes_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with Bridge.running(tmp_path) as bridge:
+    service_priority = os.getpriority(os.PRIO_PROCESS, 0)
+    with Bridge.running(tmp_path, service={"worker_niceness": 7}) as bridge:
         scheduler = bridge.service.scheduler
         assert scheduler is not None
+        # Workers yield the cores to the listener (the configured niceness below the service's priority).
+        assert _worker_priorities(bridge) == [min(service_priority + 7, 19)] * 2
         old_pool = scheduler.pool
         for process in list(old_pool._processes.values()):  # type: ignore[attr-defined]
             os.kill(process.pid, signal.SIGKILL)
@@ -327,3 +336,9 @@ def test_a_killed_worker_is_replaced_and_the_service_goes_on(tmp_path: Path, cap
         bridge.wait_idle()
         [study] = bridge.studies()
         assert (study.state, study.instance_count) == (StudyState.SEALED, 10)
+        assert _worker_priorities(bridge) == [min(service_priority + 7, 19)] * 2  # the replacements too
+
+
+def test_workers_can_keep_the_services_priority(tmp_path: Path) -> None:
+    with Bridge.running(tmp_path, service={"worker_niceness": 0}) as bridge:
+        assert _worker_priorities(bridge) == [os.getpriority(os.PRIO_PROCESS, 0)] * 2
