@@ -8,8 +8,9 @@
    128 KB (``sync_file_range``), so the fsync that precedes the acknowledgement has little left to write.
 3. pynetdicom's association loop sleeps 1 ms before every look at its queue, and its DUL loop 1 ms when
    idle: about 2 ms of waiting in every C-STORE. The association loop now waits on its queue (woken by the
-   message), the DUL loop on its socket (woken by the peer's bytes), each at most ``listener.poll_delay``
-   for what they cannot wait on.
+   message, at most ``listener.poll_delay`` for release and abort requests); the DUL loop waits on its socket
+   (woken by the peer's bytes) and on an eventfd that its queues signal (woken by a reply to send), instead of
+   waking every ``poll_delay`` to look: an idle association costs no CPU, so concurrent ones scale.
 4. pynetdicom's standard event handlers describe every PDU and DIMSE message for its log; unless its
    logger is at DEBUG (``-vv``) they are not bound (``LOG_HANDLER_LEVEL = "none"``).
 5. pynetdicom reads a PDU in 4 KB recv() calls appended to a bytearray; it is read into one buffer of the
@@ -234,26 +235,89 @@ class _ReactorClock:
 
 
 class _DulClock:
-    """The ``time`` module as pynetdicom.dul sees it: in a DUL thread, an idle sleep ends as soon as the peer's
-    next bytes arrive (select on the socket), and lasts at most ``delay`` so that replies queued by the
-    association are sent promptly."""
+    """The ``time`` module as pynetdicom.dul sees it.
+
+    In a DUL thread an idle sleep waits on the peer's socket and on the thread's wake descriptor, which every put
+    into its queues (a reply to send, an event) and every stop request signals (``_WakingQueue``): it ends as soon
+    as there is something to do, and lasts at most DUL_IDLE_WAIT for what signals nothing (the ARTIM timer).
+    Without a wake descriptor (a DUL made before the change) it polls every ``delay``."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
     def sleep(self, seconds: float) -> None:
-        wait = min(seconds, self.delay)
-        sock = getattr(getattr(threading.current_thread(), "socket", None), "socket", None)
-        if sock is None:
-            time.sleep(wait)
-            return
+        thread = threading.current_thread()
+        wake = getattr(thread, "_bridge_wake", None)
+        sock = getattr(getattr(thread, "socket", None), "socket", None)
+        if wake is None:
+            if sock is None:
+                time.sleep(min(seconds, self.delay))
+                return
+            watched, wait = [sock], min(seconds, self.delay)
+        else:
+            if thread.event_queue.qsize() or thread.to_provider_queue.qsize():  # put before this sleep began
+                return
+            watched, wait = ([wake] if sock is None else [wake, sock]), DUL_IDLE_WAIT
         try:
-            select.select([sock], [], [], wait)
+            select.select(watched, [], [], wait)
         except (OSError, ValueError):  # closed meanwhile: the DUL loop notices on its own
-            time.sleep(wait)
+            time.sleep(min(seconds, self.delay))
+        if wake is not None:
+            try:
+                os.eventfd_read(wake)
+            except BlockingIOError:  # not signalled: the socket or the timeout ended the wait
+                pass
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
+
+DUL_IDLE_WAIT = 0.02
+
+
+class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
+    """A DUL queue whose every put signals the DUL thread's wake descriptor."""
+
+    def __init__(self, wake: int) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        _signal(self._wake)
+
+
+def _signal(wake: int) -> None:
+    try:
+        os.eventfd_write(wake, 1)
+    except OSError:  # closed: the DUL is gone
+        pass
+
+
+def wake_idle_dul_threads() -> None:
+    """Change 3, second part: every DUL made from now on gets a wake descriptor (an eventfd) signalled by every
+    put into its event and outgoing queues and by stop_dul(). Linux only; elsewhere the DUL loop polls."""
+    cls = _dul_module.DULServiceProvider
+    if not hasattr(os, "eventfd") or getattr(cls.__init__, "_bridge_wake", False):
+        return
+    original_init, original_stop = cls.__init__, cls.stop_dul
+
+    @functools.wraps(original_init)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        weakref.finalize(self, os.close, wake)
+        self.event_queue = _WakingQueue(wake)
+        self.to_provider_queue = _WakingQueue(wake)
+        self._bridge_wake = wake
+
+    @functools.wraps(original_stop)
+    def stop_dul(self: Any) -> bool:
+        wake = getattr(self, "_bridge_wake", None)
+        if wake is not None:
+            _signal(wake)
+        return bool(original_stop(self))
+
+    init._bridge_wake = True  # type: ignore[attr-defined]
+    cls.__init__ = init  # type: ignore[method-assign]
+    cls.stop_dul = stop_dul  # type: ignore[method-assign]
 
 
 _REACTOR_SLEEP = 0.001  # pynetdicom's association loop: time.sleep(0.001) before each look at its queue
@@ -410,7 +474,8 @@ def quiet_standard_handlers() -> None:
 
 
 def shorten_polling(delay: float) -> None:
-    """Change 3: the association loop waits on its message queue, the DUL loop on its socket (see the clocks);
-    the DUL's own idle delay is also set per connection (``dul._run_loop_delay``)."""
+    """Change 3: the association loop waits on its message queue, the DUL loop on its socket and its wake
+    descriptor (see the clocks); the DUL's own idle delay is also set per connection (``dul._run_loop_delay``)."""
     _association_module.time = _ReactorClock(delay)  # type: ignore[attr-defined]
     _dul_module.time = _DulClock(delay)  # type: ignore[attr-defined]
+    wake_idle_dul_threads()
