@@ -87,15 +87,21 @@ class Spool:
         return fd, Path(name)
 
     def commit(self, tmp_path: Path, known: tuple[int, str] | None = None) -> Spooled:
-        """Make the complete file at ``tmp_path`` durable in the spool: hash and fsync it, rename it into place,
-        fsync the folder. ``tmp_path`` is gone afterwards, whatever happens. ``known`` (size, SHA-256) spares
-        reading the file again when whoever wrote it hashed it on the way.
+        """Make the complete file at ``tmp_path`` durable in the spool: hash it, rename it into place, fsync it
+        there, fsync the folder. ``tmp_path`` is gone afterwards, whatever happens. ``known`` (size, SHA-256)
+        spares reading the file again when whoever wrote it hashed it on the way.
+
+        The rename comes before the fsyncs: on a journalling file system (ext4, XFS) the file's fsync then
+        commits the rename with the data, and the folder's finds nothing left to commit (one journal commit per
+        instance instead of two, which is what concurrent associations wait on). Until both fsyncs return the
+        instance is not acknowledged; a crash in between can leave a spool file whose content does not match
+        its name, which start-up recovery recognises (``matches_its_name``) and does not record.
 
         Raises:
             StoreError: the file could not be made durable (disk full, I/O error, no permission).
         """
         try:
-            size, digest = _sync(tmp_path, known) if known is not None else _hash_and_sync(tmp_path)
+            size, digest = _check_size(tmp_path, known) if known is not None else _hash(tmp_path)
             final = self.path_for(digest)
             try:
                 os.replace(tmp_path, final)
@@ -103,11 +109,19 @@ class Spool:
                 if exc.errno != errno.EXDEV:
                     raise
                 self._copy_across(tmp_path, final)
+            # Whatever file now bears the name (this one, or the same bytes committed meanwhile by another
+            # association) is made durable before the answer.
+            _fsync_file(final)
             _fsync_dir(final.parent)
             return Spooled(final, size, digest)
         except OSError as exc:
             _discard(tmp_path)
             raise StoreError(f"spool: cannot make {tmp_path.name} durable: {exc.strerror or exc}") from exc
+
+    def matches_its_name(self, path: Path) -> bool:
+        """Whether the spool file at ``path`` holds the bytes its name (their SHA-256) says: false for a file a
+        crash cut between its rename and its fsync (never acknowledged)."""
+        return _hash(path)[1] == path.stem
 
     def copy_in(self, source: Path) -> Spooled:
         """Copy ``source`` into the spool durably; ``source`` is left untouched.
@@ -128,7 +142,7 @@ class Spool:
 
     def digest_of(self, path: Path) -> tuple[int, str]:
         """Size and SHA-256 of a file that stays where it is (an inbox that leaves files in place)."""
-        return _hash_and_sync(path, sync=False)
+        return _hash(path)
 
     def owns(self, path: str | Path) -> bool:
         """Whether ``path`` is a spool file (and not, say, a file left in place in an inbox)."""
@@ -159,18 +173,22 @@ class Spool:
         _discard(tmp_path)
 
 
-def _sync(path: Path, known: tuple[int, str]) -> tuple[int, str]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if os.fstat(fd).st_size != known[0]:
-            raise OSError(errno.EIO, f"{path.name} holds {os.fstat(fd).st_size} bytes, {known[0]} were written")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _check_size(path: Path, known: tuple[int, str]) -> tuple[int, str]:
+    size = os.stat(path).st_size
+    if size != known[0]:
+        raise OSError(errno.EIO, f"{path.name} holds {size} bytes, {known[0]} were written")
     return known
 
 
-def _hash_and_sync(path: Path, sync: bool = True) -> tuple[int, str]:
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _hash(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     fd = os.open(path, os.O_RDONLY)
@@ -178,8 +196,6 @@ def _hash_and_sync(path: Path, sync: bool = True) -> tuple[int, str]:
         while chunk := os.read(fd, _CHUNK):
             digest.update(chunk)
             size += len(chunk)
-        if sync:
-            os.fsync(fd)
     finally:
         os.close(fd)
     return size, digest.hexdigest()

@@ -355,6 +355,9 @@ class Service:
         paths = [str(p) for p in self.spool.files() if _modified_between(p, since, upto)]
         unknown = sorted(store.unknown_paths(paths)) if paths else []
         for path in unknown:
+            if not self.spool.matches_its_name(Path(path)):
+                self.quarantine.put(Path(path), INCOMPLETE, "spool recovery")
+                continue
             identity = identify(path)
             if not isinstance(identity, InstanceIdentity):
                 self.quarantine.put(Path(path), identity, "spool recovery")
@@ -376,6 +379,10 @@ def _start_worker(parent_pid: int | None, niceness: int) -> None:
             os.nice(niceness)
         except OSError as exc:  # not permitted here: the worker runs at the service's priority
             log.warning("worker %d keeps the service's priority: %s", os.getpid(), exc)
+
+
+INCOMPLETE = ("incomplete: the service stopped while this file was being made durable, before it was "
+              "acknowledged (its content does not match its name); the sender still has it to send again")
 
 
 def _modified_between(path: Path, since: float | None, upto: float) -> bool:

@@ -342,3 +342,32 @@ def test_a_killed_worker_is_replaced_and_the_service_goes_on(tmp_path: Path, cap
 def test_workers_can_keep_the_services_priority(tmp_path: Path) -> None:
     with Bridge.running(tmp_path, service={"worker_niceness": 0}) as bridge:
         assert _worker_priorities(bridge) == [os.getpriority(os.PRIO_PROCESS, 0)] * 2
+
+
+def test_start_up_records_unrecorded_spool_files_and_sets_aside_incomplete_ones(tmp_path: Path) -> None:
+    """A crash between a file's rename into the spool and its fsync can leave it unrecorded, and (never
+    acknowledged) with content that does not match its name: recorded in the first case, quarantined in the
+    second, never recorded as an instance."""
+    spool = tmp_path / "data" / "spool"
+    whole, cut = SERIES_1[0].read_bytes(), SERIES_1[1].read_bytes()
+    whole_digest, cut_digest = hashlib.sha256(whole).hexdigest(), hashlib.sha256(cut).hexdigest()
+    for digest, data in ((whole_digest, whole), (cut_digest, cut[: len(cut) // 2])):
+        (spool / digest[:2]).mkdir(parents=True, exist_ok=True)
+        (spool / digest[:2] / f"{digest}.dcm").write_bytes(data)
+    whole_uid = str(dcmread(SERIES_1[0], stop_before_pixels=True).SOPInstanceUID)
+    cut_uid = str(dcmread(SERIES_1[1], stop_before_pixels=True).SOPInstanceUID)
+    with Bridge.running(tmp_path, quiet_period=0.2) as bridge:
+        store = bridge.service.store
+        assert store is not None
+        wait_for(lambda: store.instance(whole_uid) is not None)
+        bridge.wait_idle()
+        record = store.instance(whole_uid)
+        assert record is not None and (record.path, record.digest, record.source) == (
+            str(spool / whole_digest[:2] / f"{whole_digest}.dcm"), whole_digest, "spool recovery")
+        assert store.instance(cut_uid) is None
+        [study] = bridge.studies()
+        assert (study.state, study.instance_count) == (StudyState.SEALED, 1)
+    [reason_file] = (tmp_path / "data" / "quarantine").glob("*.reason.txt")
+    reason = reason_file.read_text(encoding="utf-8")
+    assert f"{cut_digest}.dcm" in reason and "content does not match its name" in reason
+    assert not (spool / cut_digest[:2] / f"{cut_digest}.dcm").exists()
