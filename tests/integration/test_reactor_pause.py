@@ -28,26 +28,23 @@ LATE = 0.2  # seconds the reactor thread runs late after it was released (a resp
 SLOW = 0.4  # seconds the sending thread runs late after sending a request, before it waits for the response
 
 
-class _LateEvent(threading.Event):
-    """pynetdicom's checkpoint, its reactor running LATE seconds after being released."""
+class _RunsLate:
+    """A checkpoint whose reactor runs LATE seconds after being released."""
 
     def wait(self, timeout: float | None = None) -> bool:
-        held = not self.is_set()
-        result = super().wait(timeout)
+        held = not self.is_set()  # type: ignore[attr-defined]
+        result: bool = super().wait(timeout)  # type: ignore[misc]
         if held:
             time.sleep(LATE)
         return result
 
 
-class _LateCheckpoint(_ReactorCheckpoint):
-    """The bridge's checkpoint, its reactor running LATE seconds after being released."""
+class _LateEvent(_RunsLate, threading.Event):
+    """pynetdicom's checkpoint, run late."""
 
-    def wait(self, timeout: float | None = None) -> bool:
-        held = not self.is_set()
-        result = super().wait(timeout)
-        if held:
-            time.sleep(LATE)
-        return result
+
+class _LateCheckpoint(_RunsLate, _ReactorCheckpoint):
+    """The bridge's checkpoint, run late."""
 
 
 def _send_on_one_association(bridge: Bridge, checkpoint: Callable[[Any], object]) -> list[int | None]:
