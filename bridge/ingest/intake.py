@@ -51,9 +51,13 @@ class Intake:
         spooled = self.spool.copy_in(path)
         return self._record(spooled, sop_class_uid, sop_instance_uid, source, calling_ae)
 
-    def take_in_place(self, path: Path, sop_class_uid: str, sop_instance_uid: str, source: str) -> RecordResult:
-        """Record ``path`` where it is (an inbox configured to leave files in place)."""
-        size, digest = self.spool.digest_of(path)
+    def take_in_place(
+        self, path: Path, sop_class_uid: str, sop_instance_uid: str, source: str,
+        known: tuple[int, str] | None = None,
+    ) -> RecordResult:
+        """Record ``path`` where it is (an inbox configured to leave files in place, or a spool file a crash left
+        unrecorded); ``known`` is its (size, SHA-256) when the caller has them."""
+        size, digest = known if known is not None else self.spool.digest_of(path)
         receipt = Receipt(sop_instance_uid, sop_class_uid, str(path), size, digest, source, None, self.clock())
         result = self.store.record_instance(receipt)
         self._after(result, receipt)

@@ -118,10 +118,11 @@ class Spool:
             _discard(tmp_path)
             raise StoreError(f"spool: cannot make {tmp_path.name} durable: {exc.strerror or exc}") from exc
 
-    def matches_its_name(self, path: Path) -> bool:
-        """Whether the spool file at ``path`` holds the bytes its name (their SHA-256) says: false for a file a
-        crash cut between its rename and its fsync (never acknowledged)."""
-        return _hash(path)[1] == path.stem
+    @staticmethod
+    def matches_its_name(path: Path, digest: str) -> bool:
+        """Whether a spool file whose content has SHA-256 ``digest`` holds the bytes its name says: false for a
+        file a crash cut between its rename and its fsync (never acknowledged)."""
+        return digest == path.stem
 
     def copy_in(self, source: Path) -> Spooled:
         """Copy ``source`` into the spool durably; ``source`` is left untouched.

@@ -355,14 +355,22 @@ class Service:
         paths = [str(p) for p in self.spool.files() if _modified_between(p, since, upto)]
         unknown = sorted(store.unknown_paths(paths)) if paths else []
         for path in unknown:
-            if not self.spool.matches_its_name(Path(path)):
+            try:
+                known = self.spool.digest_of(Path(path))
+            except FileNotFoundError:  # replaced or rejected meanwhile
+                continue
+            except OSError as exc:
+                self.quarantine.put(Path(path), f"cannot be read: {exc.strerror or exc}", "spool recovery")
+                continue
+            if not self.spool.matches_its_name(Path(path), known[1]):
                 self.quarantine.put(Path(path), INCOMPLETE, "spool recovery")
                 continue
             identity = identify(path)
             if not isinstance(identity, InstanceIdentity):
                 self.quarantine.put(Path(path), identity, "spool recovery")
                 continue
-            intake.take_in_place(Path(path), identity.sop_class_uid, identity.sop_instance_uid, "spool recovery")
+            intake.take_in_place(Path(path), identity.sop_class_uid, identity.sop_instance_uid, "spool recovery",
+                                 known)
         if unknown:
             log.info(
                 "recorded %d spool files left unrecorded by a crash", len(unknown), extra={"event": "spool.recovered"}
