@@ -107,7 +107,8 @@ class ListenerSettings(BaseModel):
     dimse_timeout: float = Field(60.0, gt=0)
     network_timeout: float = Field(60.0, gt=0)
     poll_delay: float = Field(
-        0.0002, gt=0, le=0.01, description="seconds pynetdicom's event loops sleep between polls (library: 0.001)"
+        0.0002, gt=0, le=0.01, description="seconds between polls of what pynetdicom's event loops cannot wait on "
+        "(library: 0.001)"
     )
     accept_unknown_sop_classes: bool = Field(False, description="accept any SOP Class offered for C-STORE")
     extra_sop_classes: tuple[str, ...] = Field((), description="private storage SOP Class UIDs to accept")
