@@ -268,6 +268,9 @@ class _DulClock:
             except BlockingIOError:  # not signalled: the socket or the timeout ended the wait
                 pass
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
 
 DUL_IDLE_WAIT = 0.02
 

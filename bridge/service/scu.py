@@ -174,9 +174,9 @@ def echo_peer(
     def result(outcome: EchoOutcome, status: int | None, reason: str | None) -> EchoResult:
         return EchoResult(outcome, status, reason, time.perf_counter() - start)
 
+    reliable_reactor_pause()
     with _connection_errors() as errors:
         try:
-            reliable_reactor_pause()
             assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=[(evt.EVT_CONN_OPEN, on_open)])
         except OSError as exc:  # the host name does not resolve
             return result(EchoOutcome.UNREACHABLE, None, f"cannot connect: no address for {host!r} ({exc})")
@@ -256,9 +256,9 @@ def _associate(ae: AE, host: str, port: int, called_ae: str, connect_timeout: fl
 
     deadline = time.monotonic() + connect_timeout
     handlers = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
+    reliable_reactor_pause()
     while True:
         try:
-            reliable_reactor_pause()
             assoc = ae.associate(host, port, ae_title=called_ae, evt_handlers=handlers)
         except OSError as exc:  # the host name does not resolve
             raise ServiceError(f"cannot resolve {host!r} ({called_ae}): {exc}") from exc
