@@ -7,10 +7,13 @@
    acknowledgement path does not read the file again. Large files also start their writeback every
    128 KB (``sync_file_range``), so the fsync that precedes the acknowledgement has little left to write.
 3. pynetdicom's association loop sleeps 1 ms before every look at its queue, and its DUL loop 1 ms when
-   idle: about 2 ms of waiting in every C-STORE. The association loop now waits on its queue (woken by the
-   message, at most ``listener.poll_delay`` for release and abort requests); the DUL loop waits on its socket
-   (woken by the peer's bytes) and on an eventfd that its queues signal (woken by a reply to send), instead of
-   waking every ``poll_delay`` to look: an idle association costs no CPU, so concurrent ones scale.
+   idle: about 2 ms of waiting in every C-STORE, and a thousand wake-ups a second in each of an idle
+   association's two threads (4 % of a core per association, each wake-up competing for the interpreter lock
+   with the associations that do work). The association loop now waits on its queue and is woken by what it
+   looks at after its sleep: a message, a release or abort request, a pause, the end of its DUL; the
+   DUL loop waits on its socket (woken by the peer's bytes) and on an eventfd that its queues signal (woken by
+   a reply to send). Both look at their timers every 20 ms: an idle association costs next to no CPU, so
+   concurrent ones scale.
 4. pynetdicom's standard event handlers describe every PDU and DIMSE message for its log; unless its
    logger is at DEBUG (``-vv``) they are not bound (``LOG_HANDLER_LEVEL = "none"``).
 5. pynetdicom reads a PDU in 4 KB recv() calls appended to a bytearray; it is read into one buffer of the
@@ -214,24 +217,93 @@ class _ReactorClock:
     """The ``time`` module as pynetdicom.association sees it.
 
     In an association's own thread (its reactor loop) a sleep waits on the association's DIMSE message queue
-    instead: a complete message wakes it at once, and release/abort requests are still looked at every
-    ``seconds``. Elsewhere (a requestor waiting for a response) sleeps are capped at ``delay``.
+    instead. A complete message wakes it (``Queue.put``), and so does everything else the loop looks at after its
+    sleep (``wake_association_reactors``): a primitive from the DUL (release or abort request), a pause request
+    (the checkpoint cleared), the end of the DUL thread (a kill or an abort, local or from the peer). What signals
+    nothing (the network timeout) is looked at every REACTOR_IDLE_WAIT. Associations of a DUL made before that
+    change wait at most ``seconds``, as before. Elsewhere (a requestor waiting for a response) sleeps are capped at
+    ``delay``.
     """
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
     def sleep(self, seconds: float) -> None:
-        messages = getattr(getattr(threading.current_thread(), "dimse", None), "msg_queue", None)
+        thread = threading.current_thread()
+        messages = getattr(getattr(thread, "dimse", None), "msg_queue", None)
         if not isinstance(messages, queue.Queue) or seconds > _REACTOR_SLEEP:
             time.sleep(min(seconds, self.delay))
             return
+        signalled = isinstance(getattr(thread, "_reactor_checkpoint", None), _ReactorCheckpoint) and isinstance(
+            getattr(getattr(thread, "dul", None), "to_user_queue", None), _WakingUserQueue)
         with messages.not_empty:
-            if not messages.queue:  # the deque itself: qsize() would take the lock held here
+            if messages.queue:  # the deque itself: qsize() would take the lock held here
+                return
+            if not signalled:
                 messages.not_empty.wait(seconds)  # Queue.put() notifies not_empty
+                return
+            wakes = getattr(thread, "_bridge_wakes", 0)
+            if wakes == getattr(thread, "_bridge_seen_wakes", 0):  # nothing signalled since the last sleep began
+                messages.not_empty.wait(REACTOR_IDLE_WAIT)
+            thread._bridge_seen_wakes = getattr(thread, "_bridge_wakes", 0)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
+
+
+REACTOR_IDLE_WAIT = 0.02
+
+
+def _wake_reactor(assoc: Any) -> None:
+    """Wake ``assoc``'s reactor loop from its sleep, or have its next sleep return at once."""
+    messages = getattr(getattr(assoc, "dimse", None), "msg_queue", None)
+    if not isinstance(messages, queue.Queue):  # not made yet: the reactor does not run yet
+        return
+    with messages.not_empty:
+        assoc._bridge_wakes = getattr(assoc, "_bridge_wakes", 0) + 1
+        messages.not_empty.notify_all()  # all: a send_* waiting in get_msg() rechecks the queue and waits on
+
+
+class _WakingUserQueue(queue.Queue):  # type: ignore[type-arg]
+    """A DUL's queue of primitives for the association (A-ASSOCIATE, A-RELEASE, A-ABORT, A-P-ABORT) whose every
+    put wakes the association's reactor."""
+
+    def __init__(self, dul: Any) -> None:
+        super().__init__()
+        self._dul = weakref.ref(dul)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        dul = self._dul()
+        if dul is not None:
+            _wake_reactor(getattr(dul, "assoc", None))
+
+
+def wake_association_reactors() -> None:
+    """Change 3, third part: every association made from now on is woken by whatever its reactor loop looks at
+    (see _ReactorClock): its DUL's user queue wakes it, its checkpoint's clear() (``_ReactorCheckpoint``) and the
+    end of its DUL thread (which a kill() or an abort ends). With ``reliable_reactor_pause`` (whose checkpoint
+    signals), an idle association's reactor wakes every REACTOR_IDLE_WAIT instead of every millisecond."""
+    dul_cls = _dul_module.DULServiceProvider
+    if getattr(dul_cls.run_reactor, "_bridge_wakes", False):
+        return
+    original_init, original_run = dul_cls.__init__, dul_cls.run_reactor
+
+    @functools.wraps(original_init)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.to_user_queue = _WakingUserQueue(self)
+
+    @functools.wraps(original_run)
+    def run_reactor(self: Any) -> None:
+        try:
+            original_run(self)
+        finally:
+            _wake_reactor(getattr(self, "assoc", None))
+
+    run_reactor._bridge_wakes = True  # type: ignore[attr-defined]
+    dul_cls.__init__ = init  # type: ignore[method-assign]
+    dul_cls.run_reactor = run_reactor  # type: ignore[method-assign]
 
 
 class _DulClock:
@@ -347,6 +419,7 @@ class _ReactorCheckpoint:
     def clear(self) -> None:
         with self._cond:
             self._flag = False
+        _wake_reactor(self._assoc())  # from its sleep, to be held here
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -482,3 +555,4 @@ def shorten_polling(delay: float) -> None:
     _association_module.time = _ReactorClock(delay)  # type: ignore[attr-defined]
     _dul_module.time = _DulClock(delay)  # type: ignore[attr-defined]
     wake_idle_dul_threads()
+    wake_association_reactors()
