@@ -27,8 +27,11 @@
 7. pynetdicom builds each response's Command Set as a pydicom Dataset and encodes it (0.2 ms of a 39 KB
    instance's 2.6 ms). A C-STORE response with no Error Comment or Offending Element, valid UIDs and nobody
    listening for EVT_DIMSE_SENT is encoded directly, to the same bytes, in one PDV (``direct_store_responses``).
+8. pynetdicom writes the File Meta Information before each received data set through a pydicom Dataset (0.2 ms
+   of CPU per instance in the thread that reads the network). With plain UIDs it is encoded directly, to the
+   same bytes (``direct_file_meta``).
 
-Re-check all seven when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
+Re-check all eight when pynetdicom is upgraded: they rely on its module layout (measured with 3.0.4).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from pynetdicom import association as _association_module
 from pynetdicom import dimse as _dimse_module
 from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom import dimse_primitives as _dimse_primitives
+from pynetdicom import dsutils as _dsutils
 from pynetdicom import dul as _dul_module
 from pynetdicom import evt as _evt
 from pynetdicom import pdu_primitives as _pdu_primitives
@@ -518,6 +522,72 @@ def direct_store_responses() -> None:
 
     send_msg._bridge_direct = True  # type: ignore[attr-defined]
     cls.send_msg = send_msg  # type: ignore[method-assign]
+
+
+class _PlainFileMeta:
+    """The File Meta Information of a received data set whose UIDs are plain (``file_meta_bytes``)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: bytes) -> None:
+        self.encoded = encoded
+
+
+def file_meta_bytes(sop_class_uid: object, sop_instance_uid: object, transfer_syntax: object,
+                    implementation_uid: object, implementation_version: object) -> bytes | None:
+    """The File Meta Information group (after the preamble and 'DICM') that pynetdicom writes before a received
+    C-STORE data set, Explicit VR Little Endian, as pydicom encodes it; None when a UID is not plain (empty, over
+    64 characters, not digits and dots) or the version name is not 1-16 printable ASCII characters without
+    backslash: pydicom encodes (or refuses) those."""
+    if not (_plain_uid(sop_class_uid) and _plain_uid(sop_instance_uid) and _plain_uid(transfer_syntax)
+            and _plain_uid(implementation_uid) and isinstance(implementation_version, str)
+            and 0 < len(implementation_version) <= 16 and implementation_version.isascii()
+            and implementation_version.isprintable() and "\\" not in implementation_version):
+        return None
+    version = implementation_version.encode("ascii")
+    body = (b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01"
+            + _explicit_uid(0x0002, sop_class_uid) + _explicit_uid(0x0003, sop_instance_uid)  # type: ignore[arg-type]
+            + _explicit_uid(0x0010, transfer_syntax) + _explicit_uid(0x0012, implementation_uid)  # type: ignore[arg-type]
+            + _explicit_element(0x0013, b"SH", version + (b" " if len(version) % 2 else b"")))
+    return struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _explicit_uid(element: int, uid: str) -> bytes:
+    return _explicit_element(element, b"UI", uid.encode("ascii") + (b"\0" if len(uid) % 2 else b""))
+
+
+def _explicit_element(element: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def direct_file_meta() -> None:
+    """Change 8."""
+    if getattr(_dimse_messages.write_file_meta_info, "_bridge_direct", False):
+        return
+    original_create, original_write = _dimse_messages.create_file_meta, _dimse_messages.write_file_meta_info
+
+    @functools.wraps(original_create)
+    def create_file_meta(*, sop_class_uid: Any, sop_instance_uid: Any, transfer_syntax: Any,
+                         implementation_uid: Any = _dsutils.PYNETDICOM_IMPLEMENTATION_UID,
+                         implementation_version: Any = _dsutils.PYNETDICOM_IMPLEMENTATION_VERSION) -> Any:
+        encoded = file_meta_bytes(sop_class_uid, sop_instance_uid, transfer_syntax, implementation_uid,
+                                  implementation_version)
+        if encoded is not None:
+            return _PlainFileMeta(encoded)
+        return original_create(sop_class_uid=sop_class_uid, sop_instance_uid=sop_instance_uid,
+                               transfer_syntax=transfer_syntax, implementation_uid=implementation_uid,
+                               implementation_version=implementation_version)
+
+    @functools.wraps(original_write)
+    def write_file_meta_info(fp: Any, file_meta: Any, enforce_standard: bool = True) -> None:
+        if isinstance(file_meta, _PlainFileMeta):
+            fp.write(file_meta.encoded)
+            return
+        original_write(fp, file_meta, enforce_standard)
+
+    write_file_meta_info._bridge_direct = True  # type: ignore[attr-defined]
+    _dimse_messages.create_file_meta = create_file_meta  # type: ignore[assignment]
+    _dimse_messages.write_file_meta_info = write_file_meta_info  # type: ignore[assignment]
 
 
 def read_whole_pdus() -> None:
