@@ -2,9 +2,12 @@
 """Ingest with concurrent associations: DCMTK `storescu` into the bridge, Orthanc and `storescp +B`, with one
 association and with four at once (the same 2,000 small instances, split four ways), in the same run.
 
-The bridge runs twice: with its listener in the service's own process (`listener.processes = 1`, the default)
-and with one listener process per core on the same port (`listener.processes = 0`). Target: with
+The bridge runs with its default settings, its listener in the service's own process (`listener.processes = 1`,
+the default) and with one listener process per core on the same port (`listener.processes = 0`). Target: with
 four associations the multi-process bridge receives at least 1.6× its single-association rate on 2 cores.
+With default settings received instances wait while associations send (up to half the 30 s quiet period) and
+are placed in their studies after the transfer; `bridge-mp-q2` shows the same bridge with listen_bench's 2 s
+quiet period, which places them from 1 s into the transfer on, in the worker process beside the listeners.
 
 Receivers, workloads, start/stop and verification are listen_bench.py's (one fresh receiver per run, durability
 on, the transfer timed from the first storescu start to the last storescu exit).
@@ -36,21 +39,57 @@ RESULTS = lb.WORK / "ingest-results.json"
 TARGET_SCALING = 1.6  # 4 associations ÷ 1 association, multi-process bridge, 2 cores
 
 
+def _default_grouping(argv: list[str | Path]) -> list[str | Path]:
+    """The config listen_bench writes, without its quiet period: the bridge's default applies."""
+    config = Path(argv[-1])
+    text = config.read_text()
+    start = text.index("[grouping]\n")
+    end = text.index("\n", text.index("quiet_period", start)) + 1
+    config.write_text(text[:start] + text[end:])
+    return argv
+
+
+def _per_core(argv: list[str | Path]) -> list[str | Path]:
+    config = Path(argv[-1])
+    config.write_text(config.read_text().replace("[listener]\n", "[listener]\nprocesses = 0\n"))
+    return argv
+
+
+class BridgeDefault(lb.Bridge):
+    """The bridge with its default grouping: while associations send, received instances wait up to half the
+    quiet period (at most 10 s) before they are placed, so a transfer of a few seconds is received first."""
+
+    name = "bridge"
+    label = "dicom-bridge serve, default settings (listener in the service's process)"
+
+    def argv(self, run_dir: Path, ports: dict[str, int]) -> list[str | Path]:
+        return _default_grouping(super().argv(run_dir, ports))
+
+
 class BridgePerCore(lb.Bridge):
-    """The bridge with one listener process per core behind its port."""
+    """The bridge with one listener process per core behind its port, default grouping."""
 
     name = "bridge-mp"
     label = "dicom-bridge serve, listener.processes = 0 (one listener process per core)"
 
     def argv(self, run_dir: Path, ports: dict[str, int]) -> list[str | Path]:
-        argv = super().argv(run_dir, ports)
-        config = Path(argv[-1])
-        config.write_text(config.read_text().replace("[listener]\n", "[listener]\nprocesses = 0\n"))
-        return argv
+        return _default_grouping(_per_core(super().argv(run_dir, ports)))
+
+
+class BridgePerCoreShortQuiet(lb.Bridge):
+    """bridge-mp with listen_bench's 2 s quiet period: placing starts 1 s into the transfer, in the worker process
+    (10 nice levels down), alongside the listeners."""
+
+    name = "bridge-mp-q2"
+    label = "the same, quiet period 2 s (instances placed during the transfer)"
+
+    def argv(self, run_dir: Path, ports: dict[str, int]) -> list[str | Path]:
+        return _per_core(super().argv(run_dir, ports))
 
 
 RECEIVERS: dict[str, type[lb.Receiver]] = {
-    "storescp": lb.Storescp, "orthanc": lb.Orthanc, "bridge": lb.Bridge, "bridge-mp": BridgePerCore,
+    "storescp": lb.Storescp, "orthanc": lb.Orthanc, "bridge": BridgeDefault, "bridge-mp": BridgePerCore,
+    "bridge-mp-q2": BridgePerCoreShortQuiet,
 }
 
 
