@@ -35,6 +35,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from bridge.errors import ServiceError, StoreError
 from bridge.ingest.intake import Intake
 from bridge.ingest.pynetdicom_tuning import (
+    cheap_context_copies,
     direct_file_meta,
     direct_store_responses,
     discard_received_files,
@@ -140,6 +141,7 @@ class Listener:
         reliable_reactor_pause()
         direct_store_responses()
         direct_file_meta()
+        cheap_context_copies()
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_associations = self.settings.max_associations
         ae.maximum_pdu_size = self.settings.max_pdu_size
